@@ -1,0 +1,22 @@
+"""striate — convolutional neural networks from first principles, on NumPy.
+
+    import striate as st
+    import striate.nn as nn
+    import striate.nn.functional as F
+"""
+from striate.autograd import (Function, Tensor, cat, enable_grad, gradcheck, is_grad_enabled, no_grad,
+                              set_grad_enabled, stack, tensor)
+from striate.autograd.tensor import bool_, float16, float32, float64, int32, int64, uint8
+from striate.creation import arange, empty, full, ones, ones_like, rand, randint, randn, zeros, zeros_like
+from striate.random import manual_seed
+from striate import nn, optim  # noqa: E402,F401  (import striate; striate.nn works, as in PyTorch)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Tensor", "tensor", "Function", "gradcheck", "cat", "stack",
+    "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "manual_seed",
+    "zeros", "ones", "full", "empty", "zeros_like", "ones_like", "rand", "randn", "randint", "arange",
+    "float16", "float32", "float64", "int32", "int64", "uint8", "bool_",
+    "nn", "optim",
+]

@@ -1,0 +1,47 @@
+"""The base of every differentiable operation: ``forward`` on arrays, ``backward`` beside it."""
+from striate.autograd.grad_mode import is_grad_enabled
+
+
+class Function:
+    """One node of the graph.
+
+    A subclass writes ``forward(self, *arrays, **params)`` returning an array, and
+    ``backward(self, gy)`` returning one gradient array (or ``None``) per positional input.
+    State that backward needs is saved on ``self`` under a name. ``self.needs_input_grad``
+    tells forward which inputs want gradients, so it can skip saving what will not be used.
+
+    ``apply`` takes Tensors (or arrays) positionally and non-differentiable settings as
+    keywords, runs forward, and links the result into the graph when any input requires grad.
+    """
+
+    inputs = ()
+    needs_input_grad = ()
+
+    @classmethod
+    def apply(cls, *inputs, **params):
+        from striate.autograd.tensor import Tensor
+
+        fn = cls()
+        arrays = tuple(t.data if isinstance(t, Tensor) else t for t in inputs)
+        recording = is_grad_enabled()
+        fn.needs_input_grad = tuple(recording and isinstance(t, Tensor) and t.requires_grad for t in inputs)
+        out = fn.forward(*arrays, **params)
+        requires_grad = any(fn.needs_input_grad)
+        result = Tensor._from_array(out, requires_grad=requires_grad)
+        if requires_grad:
+            fn.inputs = tuple(t if isinstance(t, Tensor) else None for t in inputs)
+            result._ctx = fn
+        return result
+
+    def forward(self, *arrays, **params):
+        raise NotImplementedError
+
+    def backward(self, gy):
+        raise NotImplementedError
+
+    @property
+    def name(self):
+        return type(self).__name__
+
+
+__all__ = ["Function"]

@@ -1,0 +1,1 @@
+"""Pure array kernels: no autograd, no Tensors — only arrays in, arrays out."""

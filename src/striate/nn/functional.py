@@ -1,0 +1,71 @@
+"""The differentiable operations of a CNN, under PyTorch's names (``import striate.nn.functional as F``)."""
+from striate.ops.conv import conv1d, conv2d, conv3d
+from striate.ops.pool import (
+    max_pool1d,
+    max_pool2d,
+    max_pool3d,
+    min_pool1d,
+    min_pool2d,
+    min_pool3d,
+    avg_pool1d,
+    avg_pool2d,
+    avg_pool3d,
+    adaptive_avg_pool1d,
+    adaptive_avg_pool2d,
+    adaptive_avg_pool3d,
+    adaptive_max_pool1d,
+    adaptive_max_pool2d,
+    adaptive_max_pool3d,
+)
+from striate.ops.activation import (
+    relu,
+    leaky_relu,
+    elu,
+    gelu,
+    sigmoid,
+    tanh,
+    softplus,
+    softmax,
+    log_softmax,
+)
+from striate.ops.linear import linear
+from striate.ops.dropout import dropout
+from striate.ops.normalization import batch_norm
+from striate.ops.padding import pad
+from striate.ops.loss import cross_entropy, nll_loss, mse_loss, binary_cross_entropy_with_logits
+
+__all__ = ['conv1d',
+           'conv2d',
+           'conv3d',
+           'max_pool1d',
+           'max_pool2d',
+           'max_pool3d',
+           'min_pool1d',
+           'min_pool2d',
+           'min_pool3d',
+           'avg_pool1d',
+           'avg_pool2d',
+           'avg_pool3d',
+           'adaptive_avg_pool1d',
+           'adaptive_avg_pool2d',
+           'adaptive_avg_pool3d',
+           'adaptive_max_pool1d',
+           'adaptive_max_pool2d',
+           'adaptive_max_pool3d',
+           'relu',
+           'leaky_relu',
+           'elu',
+           'gelu',
+           'sigmoid',
+           'tanh',
+           'softplus',
+           'softmax',
+           'log_softmax',
+           'linear',
+           'dropout',
+           'batch_norm',
+           'pad',
+           'cross_entropy',
+           'nll_loss',
+           'mse_loss',
+           'binary_cross_entropy_with_logits']

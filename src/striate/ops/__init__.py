@@ -1,0 +1,1 @@
+"""Differentiable CNN operations on Tensors, one file per family; public through ``striate.nn.functional``."""

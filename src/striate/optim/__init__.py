@@ -1,0 +1,2 @@
+"""Optimizers and learning-rate schedules over Parameters."""
+__all__ = []
