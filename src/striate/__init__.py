@@ -7,7 +7,8 @@
 from striate.autograd import (Function, Tensor, cat, enable_grad, gradcheck, is_grad_enabled, no_grad,
                               set_grad_enabled, stack, tensor)
 from striate.autograd.tensor import bool_, float16, float32, float64, int32, int64, uint8
-from striate.creation import arange, empty, full, ones, ones_like, rand, randint, randn, zeros, zeros_like
+from striate.creation import (arange, empty, empty_like, eye, from_numpy, full, full_like, linspace, ones, ones_like, rand,
+                              rand_like, randint, randn, randn_like, randperm, zeros, zeros_like)
 from striate.random import manual_seed
 from striate import nn, optim  # noqa: E402,F401  (import striate; striate.nn works, as in PyTorch)
 
@@ -16,7 +17,8 @@ __version__ = "0.1.0"
 __all__ = [
     "Tensor", "tensor", "Function", "gradcheck", "cat", "stack",
     "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "manual_seed",
-    "zeros", "ones", "full", "empty", "zeros_like", "ones_like", "rand", "randn", "randint", "arange",
+    "zeros", "ones", "full", "empty", "zeros_like", "ones_like", "full_like", "empty_like",
+    "rand", "randn", "rand_like", "randn_like", "randint", "randperm", "arange", "linspace", "eye", "from_numpy",
     "float16", "float32", "float64", "int32", "int64", "uint8", "bool_",
     "nn", "optim",
 ]

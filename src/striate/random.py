@@ -1,4 +1,6 @@
 """striate's random number generator: one seedable default, or pass your own ``Generator``."""
+import numbers
+
 import numpy
 
 _default = numpy.random.default_rng()
@@ -7,9 +9,9 @@ _default = numpy.random.default_rng()
 def manual_seed(seed):
     """Seed the default generator used by initialisation, dropout, ``rand`` and ``randn``."""
     global _default
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
         raise ValueError(f"manual_seed: seed must be a non-negative int, got {seed!r}")
-    _default = numpy.random.default_rng(seed)
+    _default = numpy.random.default_rng(int(seed))
     return _default
 
 

@@ -22,7 +22,9 @@ class Add(Function):
         return a + b
 
     def backward(self, gy):
-        return unbroadcast(gy, self.a_shape), unbroadcast(gy, self.b_shape)
+        ga = unbroadcast(gy, self.a_shape) if self.needs_input_grad[0] else None
+        gb = unbroadcast(gy, self.b_shape) if self.needs_input_grad[1] else None
+        return ga, gb
 
 
 class Sub(Function):
@@ -31,33 +33,44 @@ class Sub(Function):
         return a - b
 
     def backward(self, gy):
-        return unbroadcast(gy, self.a_shape), unbroadcast(-gy, self.b_shape)
+        ga = unbroadcast(gy, self.a_shape) if self.needs_input_grad[0] else None
+        gb = unbroadcast(-gy, self.b_shape) if self.needs_input_grad[1] else None
+        return ga, gb
 
 
 class Mul(Function):
     def forward(self, a, b):
-        self.a, self.b = a, b
+        self.a_shape, self.b_shape = a.shape, b.shape
+        # Each factor is needed only for the other's gradient: keep no more than that.
+        self.a = a if self.needs_input_grad[1] else None
+        self.b = b if self.needs_input_grad[0] else None
         return a * b
 
     def backward(self, gy):
-        ga = unbroadcast(gy * self.b, self.a.shape) if self.needs_input_grad[0] else None
-        gb = unbroadcast(gy * self.a, self.b.shape) if self.needs_input_grad[1] else None
+        ga = unbroadcast(gy * self.b, self.a_shape) if self.needs_input_grad[0] else None
+        gb = unbroadcast(gy * self.a, self.b_shape) if self.needs_input_grad[1] else None
         return ga, gb
 
 
 class Div(Function):
     def forward(self, a, b):
-        self.a, self.b = a, b
+        self.a_shape = a.shape
+        self.a = a if self.needs_input_grad[1] else None
+        self.b = b
         return a / b
 
     def backward(self, gy):
-        ga = unbroadcast(gy / self.b, self.a.shape) if self.needs_input_grad[0] else None
+        ga = unbroadcast(gy / self.b, self.a_shape) if self.needs_input_grad[0] else None
         gb = unbroadcast(-gy * self.a / (self.b * self.b), self.b.shape) if self.needs_input_grad[1] else None
         return ga, gb
 
 
 class Pow(Function):
-    """``a ** b`` for a Tensor exponent; d/db uses log(a), defined where a > 0."""
+    """``a ** b`` for a Tensor exponent, with PyTorch's values at the edges.
+
+    d/da = b·a^(b−1), taken as 0 where b = 0; d/db = a^b·log(a), taken as 0 where
+    a = 0 and b ≥ 0 (NaN for negative a, as the logarithm is).
+    """
 
     def forward(self, a, b):
         self.a, self.b = a, b
@@ -65,13 +78,14 @@ class Pow(Function):
         return self.y
 
     def backward(self, gy):
+        a, b = self.a, self.b
         ga = gb = None
-        if self.needs_input_grad[0]:
-            ga = unbroadcast(gy * self.b * self.a ** (self.b - 1), self.a.shape)
-        if self.needs_input_grad[1]:
-            with xp.errstate(divide="ignore", invalid="ignore"):
-                log_a = xp.where(self.a > 0, xp.log(xp.where(self.a > 0, self.a, 1)), 0)
-            gb = unbroadcast(gy * self.y * log_a, self.b.shape)
+        with xp.errstate(divide="ignore", invalid="ignore"):
+            if self.needs_input_grad[0]:
+                ga = unbroadcast(xp.where(b == 0, 0, gy * b * a ** (b - 1)).astype(gy.dtype), a.shape)
+            if self.needs_input_grad[1]:
+                d_b = xp.where((a == 0) & (b >= 0), 0, self.y * xp.log(a)).astype(gy.dtype)
+                gb = unbroadcast(gy * d_b, b.shape)
         return ga, gb
 
 
@@ -84,7 +98,7 @@ class PowScalar(Function):
 
     def backward(self, gy):
         if self.exponent == 0:
-            return xp.zeros_like(self.a)
+            return xp.zeros_like(gy)
         return gy * self.exponent * self.a ** (self.exponent - 1)
 
 
@@ -104,6 +118,10 @@ class MatMul(Function):
             raise ValueError(f"matmul: both operands need at least one dimension, got shapes {a.shape} and {b.shape}")
         if a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
             raise ValueError(f"matmul: inner dimensions must agree, got shapes {a.shape} and {b.shape}")
+        try:
+            xp.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+        except ValueError:
+            raise ValueError(f"matmul: batch dimensions must broadcast, got shapes {a.shape} and {b.shape}") from None
         self.a, self.b = a, b
         return a @ b
 

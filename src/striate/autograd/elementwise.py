@@ -43,15 +43,16 @@ class Clamp(Function):
     """Clip into [min, max]; the gradient passes only where the input was inside (ends included)."""
 
     def forward(self, x, min=None, max=None):
-        self.inside = xp.ones(x.shape, dtype=bool)
-        y = x
-        if min is not None:
-            self.inside &= x >= min
-            y = xp.maximum(y, xp.asarray(min, dtype=x.dtype))
-        if max is not None:
-            self.inside &= x <= max
-            y = xp.minimum(y, xp.asarray(max, dtype=x.dtype))
-        return y if y is not x else x.copy()
+        if self.needs_input_grad[0]:
+            self.inside = xp.ones(x.shape, dtype=bool)
+            if min is not None:
+                self.inside &= x >= min
+            if max is not None:
+                self.inside &= x <= max
+        # min then max, so min > max gives max everywhere, as in PyTorch
+        y = x if min is None else xp.maximum(x, xp.asarray(min, dtype=x.dtype))
+        y = y if max is None else xp.minimum(y, xp.asarray(max, dtype=x.dtype))
+        return y
 
     def backward(self, gy):
         return gy * self.inside

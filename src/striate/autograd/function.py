@@ -12,6 +12,8 @@ class Function:
 
     ``apply`` takes Tensors (or arrays) positionally and non-differentiable settings as
     keywords, runs forward, and links the result into the graph when any input requires grad.
+    After a backward pass through it, ``inputs`` is ``None`` (the graph is released, as in
+    PyTorch) unless ``backward(retain_graph=True)`` was asked for.
     """
 
     inputs = ()
@@ -19,12 +21,12 @@ class Function:
 
     @classmethod
     def apply(cls, *inputs, **params):
-        from striate.autograd.tensor import Tensor
-
         fn = cls()
-        arrays = tuple(t.data if isinstance(t, Tensor) else t for t in inputs)
-        recording = is_grad_enabled()
-        fn.needs_input_grad = tuple(recording and isinstance(t, Tensor) and t.requires_grad for t in inputs)
+        arrays = [t.data if isinstance(t, Tensor) else t for t in inputs]
+        if is_grad_enabled():
+            fn.needs_input_grad = tuple(isinstance(t, Tensor) and t._requires_grad for t in inputs)
+        else:
+            fn.needs_input_grad = (False,) * len(inputs)
         out = fn.forward(*arrays, **params)
         requires_grad = any(fn.needs_input_grad)
         result = Tensor._from_array(out, requires_grad=requires_grad)
@@ -43,5 +45,8 @@ class Function:
     def name(self):
         return type(self).__name__
 
+
+# Imported last: tensor.py imports this module for its ops, and needs Function defined first.
+from striate.autograd.tensor import Tensor  # noqa: E402
 
 __all__ = ["Function"]

@@ -42,6 +42,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
             flat[i] = original
             numeric.reshape(-1)[i] = (plus - minus) / (2 * eps)
         error = numpy.abs(analytic - numeric) - (atol + rtol * numpy.abs(numeric))
+        error = numpy.where(numpy.isnan(error), numpy.inf, error)  # a NaN gradient is a failure, not a pass
         if error.size and error.max() > 0:
             worst = numpy.unravel_index(int(numpy.argmax(error)), error.shape)
             raise AssertionError(f"gradcheck: input {index} disagrees at {worst}: "

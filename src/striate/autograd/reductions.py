@@ -1,19 +1,24 @@
-"""Reductions over some or all dimensions: sum, mean, max, min, var."""
+"""Reductions over some or all dimensions: sum, mean, max, min, var, std."""
+import numbers
+
 from striate._backend import xp
 from striate.autograd.function import Function
 
 
 def normalize_dims(dim, ndim, op):
-    """``dim`` (None, an int or a tuple, negatives allowed) as a sorted tuple of axes."""
+    """``dim`` (None, an int or a sequence of ints, negatives allowed) as a sorted tuple of axes."""
     if dim is None:
         return tuple(range(ndim))
-    dims = (dim,) if isinstance(dim, int) else tuple(dim)
+    dims = (dim,) if isinstance(dim, numbers.Integral) else tuple(dim) if isinstance(dim, (tuple, list)) else None
+    if dims is None or not all(isinstance(d, numbers.Integral) and not isinstance(d, bool) for d in dims):
+        raise TypeError(f"{op}: dim must be an int or a tuple of ints, got {dim!r}")
     rank = max(ndim, 1)
     out = []
     for d in dims:
         if not -rank <= d < rank:
-            raise IndexError(f"{op}: dim {d} is out of range for a tensor with {ndim} dimensions")
-        out.append(d % rank)
+            raise IndexError(f"{op}: dim {d} is out of range for a tensor with {ndim} dimensions "
+                             f"(expected a dim in [{-rank}, {rank - 1}])")
+        out.append(int(d) % rank)
     if len(set(out)) != len(out):
         raise ValueError(f"{op}: dim {dim} names a dimension twice")
     return tuple(sorted(out)) if ndim else ()
@@ -32,7 +37,8 @@ class Sum(Function):
         return xp.sum(x, axis=axes, keepdims=keepdim)
 
     def backward(self, gy):
-        return xp.ascontiguousarray(_expand_back(gy, self.shape, self.axes, self.keepdim))
+        # .copy(), not ascontiguousarray: that one turns a 0-d gradient into shape (1,).
+        return _expand_back(gy, self.shape, self.axes, self.keepdim).copy()
 
 
 class Mean(Function):
@@ -58,8 +64,8 @@ class Extreme(Function):
 
     def backward(self, gy):
         g = gy if self.keepdim else xp.expand_dims(gy, self.axes)
-        share = self.hit / xp.sum(self.hit, axis=self.axes, keepdims=True)
-        return (g * share).astype(gy.dtype)
+        share = self.hit / xp.sum(self.hit, axis=self.axes, keepdims=True, dtype=gy.dtype)
+        return g * share
 
 
 class ExtremeAlong(Function):
@@ -78,20 +84,44 @@ class ExtremeAlong(Function):
         return gx
 
 
+def _count(shape, axes):
+    count = 1
+    for a in axes:
+        count *= shape[a]
+    return count
+
+
 class Var(Function):
     """Variance with ``correction`` (1 = unbiased, Bessel's; 0 = population)."""
 
     def forward(self, x, axes=(), correction=1, keepdim=False):
-        count = 1
-        for a in axes:
-            count *= x.shape[a]
         self.centered = x - xp.mean(x, axis=axes, keepdims=True)
-        self.denominator = max(count - correction, 0)
+        self.denominator = x.dtype.type(max(_count(x.shape, axes) - correction, 0))
         self.axes, self.keepdim = axes, keepdim
         with xp.errstate(divide="ignore", invalid="ignore"):
-            return xp.sum(self.centered ** 2, axis=axes, keepdims=keepdim) / x.dtype.type(self.denominator)
+            return xp.sum(self.centered * self.centered, axis=axes, keepdims=keepdim) / self.denominator
 
     def backward(self, gy):
+        # The mean's own gradient term vanishes because the centered values sum to zero.
         g = gy if self.keepdim else xp.expand_dims(gy, self.axes)
         with xp.errstate(divide="ignore", invalid="ignore"):
-            return (g * (2 / self.centered.dtype.type(self.denominator)) * self.centered).astype(gy.dtype)
+            return g * (2 / self.denominator) * self.centered
+
+
+class Std(Function):
+    """Standard deviation; where it is 0 the gradient is taken as 0, as PyTorch does."""
+
+    def forward(self, x, axes=(), correction=1, keepdim=False):
+        self.centered = x - xp.mean(x, axis=axes, keepdims=True)
+        self.denominator = x.dtype.type(max(_count(x.shape, axes) - correction, 0))
+        self.axes, self.keepdim = axes, keepdim
+        with xp.errstate(divide="ignore", invalid="ignore"):
+            self.y = xp.sqrt(xp.sum(self.centered * self.centered, axis=axes, keepdims=True) / self.denominator)
+        return self.y if keepdim else xp.squeeze(self.y, axis=axes)
+
+    def backward(self, gy):
+        # d std / dx = centered / (denominator · std)
+        g = gy if self.keepdim else xp.expand_dims(gy, self.axes)
+        with xp.errstate(divide="ignore", invalid="ignore"):
+            scale = xp.where(self.y == 0, 0, g / (self.denominator * self.y)).astype(gy.dtype)
+        return scale * self.centered

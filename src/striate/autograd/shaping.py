@@ -1,6 +1,16 @@
-"""Operations that move elements without changing them: reshape, permute, index, cat, stack."""
+"""Operations that move elements without changing them: clone, reshape, permute, expand, index, cat, stack."""
 from striate._backend import xp
 from striate.autograd.function import Function
+
+
+class Clone(Function):
+    """A copy that stays in the graph."""
+
+    def forward(self, x):
+        return x.copy()
+
+    def backward(self, gy):
+        return gy
 
 
 class Reshape(Function):

@@ -1,19 +1,242 @@
-"""conv ops — placeholder until implemented."""
+"""Convolution of any spatial rank, lowered to matrix products over sliding windows.
 
-def conv_nd(*args, **kwargs):
-    raise NotImplementedError("conv_nd is not implemented yet")
+One ``ConvND`` serves 1-D, 2-D and 3-D. The padded input is viewed as its windows
+(``sliding_windows``, no copy), the windows are laid out once as columns, and each group's
+filters multiply them in one batched matrix product. Backward reuses the same layout: the
+weight gradient is ``gy · colsᵀ`` and the input gradient is ``Wᵀ · gy`` scattered back onto
+the image by ``fold`` (the adjoint of taking windows).
+"""
+import math
+
+from striate._backend import xp
+from striate.autograd.function import Function
+from striate.kernels.sizes import check_non_negative, check_positive, ntuple, same_padding, window_span
+from striate.kernels.windows import crop_spatial, fold, pad_spatial, sliding_windows
+from striate.ops._validate import as_tensor, expect_float, expect_spatial_input
+
+_PADDING_MODES = ("valid", "same", "full")
 
 
-def conv1d(*args, **kwargs):
-    raise NotImplementedError("conv1d is not implemented yet")
+class ConvND(Function):
+    """Cross-correlation of ``x (N, C, *D)`` with ``w (O, C/G, *K)`` plus an optional bias ``b (O,)``.
+
+    Padding arrives already resolved to per-dimension ``pad_lo``/``pad_hi`` (they may differ,
+    as "same" needs), and every setting is an ``n``-tuple of ints.
+    """
+
+    def forward(self, x, w, b, *, stride, pad_lo, pad_hi, dilation, groups):
+        n = len(stride)
+        batch = x.shape[0]
+        out_channels, group_channels, *kernel = w.shape
+        x_padded = pad_spatial(x, pad_lo, pad_hi)
+        windows = sliding_windows(x_padded, kernel, stride, dilation)        # (N, C, *O, *K) view
+        out_size = windows.shape[2:2 + n]
+        taps, positions = math.prod(kernel), math.prod(out_size)
+        # Columns keep the output positions last: the copy then runs along image rows, and
+        # the product lands directly in the (N, O, *O) layout of the result.
+        windows = windows.reshape(batch, groups, group_channels, *out_size, *kernel)  # (N, G, Cg, *O, *K)
+        cols = windows.transpose(0, 1, 2, *range(3 + n, 3 + 2 * n), *range(3, 3 + n))  # (N, G, Cg, *K, *O)
+        cols = cols.reshape(batch, groups, group_channels * taps, positions)   # (N, G, Cg·∏K, ∏O) copy
+        w_mat = w.reshape(groups, out_channels // groups, group_channels * taps)  # (G, Og, Cg·∏K)
+        y = xp.matmul(w_mat, cols)                                              # (N, G, Og, ∏O)
+        y = y.reshape(batch, out_channels, *out_size)                           # (N, O, *O)
+        if b is not None:
+            y += b.reshape((out_channels,) + (1,) * n)
+
+        need_x, need_w, _ = self.needs_input_grad
+        self.cols = cols if need_w else None
+        self.w_mat = w_mat if need_x else None
+        self.kernel, self.stride, self.dilation, self.groups = tuple(kernel), stride, dilation, groups
+        self.pad_lo, self.padded_size, self.input_size = pad_lo, x_padded.shape[2:], x.shape[2:]
+        return y
+
+    def backward(self, gy):
+        need_x, need_w, need_b = self.needs_input_grad
+        n = len(self.kernel)
+        batch, out_channels, *out_size = gy.shape
+        gy_mat = gy.reshape(batch, self.groups, out_channels // self.groups, -1)          # (N, G, Og, ∏O)
+        gx = gw = gb = None
+        if need_b:
+            gb = gy.sum(axis=(0, *range(2, 2 + n)))                             # (O,)
+        if need_w:
+            # Σ over the batch of gy · colsᵀ, one product per (sample, group).
+            gw = xp.matmul(gy_mat, self.cols.swapaxes(-1, -2)).sum(axis=0)      # (G, Og, Cg·∏K)
+            gw = gw.reshape(out_channels, -1, *self.kernel)                     # (O, Cg, *K)
+        if need_x:
+            gcols = xp.matmul(self.w_mat.swapaxes(-1, -2), gy_mat)              # (N, G, Cg·∏K, ∏O)
+            gcols = gcols.reshape(batch, -1, *self.kernel, *out_size)           # (N, C, *K, *O)
+            gwindows = gcols.transpose(0, 1, *range(2 + n, 2 + 2 * n), *range(2, 2 + n))  # (N, C, *O, *K)
+            gx = fold(gwindows, self.padded_size, self.kernel, self.stride, self.dilation)  # (N, C, *Dpadded)
+            gx = crop_spatial(gx, self.pad_lo, self.input_size)                 # (N, C, *D)
+        return gx, gw, gb
 
 
-def conv2d(*args, **kwargs):
-    raise NotImplementedError("conv2d is not implemented yet")
+def _resolve_padding(padding, size, kernel, stride, dilation, op):
+    """Per-dimension (low, high) padding from an int, a tuple or "valid" / "same" / "full"."""
+    n = len(kernel)
+    if isinstance(padding, str):
+        if padding == "valid":
+            return (0,) * n, (0,) * n
+        if padding == "same":
+            pairs = [same_padding(d, k, s, dil) for d, k, s, dil in zip(size, kernel, stride, dilation)]
+            return tuple(lo for lo, _ in pairs), tuple(hi for _, hi in pairs)
+        if padding == "full":
+            full = tuple(dil * (k - 1) for k, dil in zip(kernel, dilation))
+            return full, full
+        raise ValueError(f"{op}: padding must be an int, a tuple of {n} ints or one of "
+                         f"{', '.join(repr(m) for m in _PADDING_MODES)}, got {padding!r}")
+    pad = ntuple(padding, n, "padding", op)
+    check_non_negative(pad, "padding", op)
+    return pad, pad
 
 
-def conv3d(*args, **kwargs):
-    raise NotImplementedError("conv3d is not implemented yet")
+def conv_nd(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """N-d convolution (cross-correlation, as in every deep-learning library) of ``input`` with ``weight``.
+
+    The number of spatial dimensions ``n`` is ``weight.ndim − 2``.
+
+    Args:
+        input: ``(N, C_in, *D)`` or unbatched ``(C_in, *D)``.
+        weight: ``(C_out, C_in / groups, *K)``.
+        bias: optional ``(C_out,)``.
+        stride: step between windows, an int or an ``n``-tuple (positive).
+        padding: zeros added around the input: an int or ``n``-tuple (both sides alike), or
+            ``"valid"`` (none), ``"full"`` (``dilation·(k − 1)`` on both sides, every partial
+            overlap) or ``"same"``. "same" gives ``ceil(d / stride)`` outputs at ANY stride and
+            dilation (PyTorch refuses stride > 1 with "same"; striate allows it, like
+            TensorFlow): the total padding is
+            ``max((ceil(d/s) − 1)·s + (k − 1)·dil + 1 − d, 0)``, split evenly with the odd
+            sample on the high side.
+        dilation: spacing between kernel taps, an int or ``n``-tuple (positive).
+        groups: split channels into ``groups`` independent convolutions; ``groups == C_in``
+            is a depthwise convolution. Both ``C_in`` and ``C_out`` must divide by it.
+
+    Shape:
+        Output ``(N, C_out, *O)`` (no ``N`` for unbatched input), per dimension
+        ``O = floor((D + lo + hi − dilation·(K − 1) − 1) / stride) + 1``
+        with ``lo``/``hi`` the padding on each side.
+
+    Example::
+
+        >>> x = st.randn(8, 3, 32, 32)
+        >>> w = st.randn(16, 3, 3, 3, requires_grad=True)
+        >>> conv_nd(x, w, stride=2, padding="same").shape
+        (8, 16, 16, 16)
+    """
+    return _convolve(input, weight, bias, stride, padding, dilation, groups, "conv_nd")
 
 
-__all__ = ['conv_nd', 'conv1d', 'conv2d', 'conv3d']
+def _convolve(input, weight, bias, stride, padding, dilation, groups, op, rank=None):
+    """Validate and normalise every argument once, naming ``op`` in errors, then run `ConvND`.
+
+    ``rank`` fixes the number of spatial dimensions (conv1d/2d/3d); without it the weight decides.
+    """
+    weight = as_tensor(weight, op, "weight")
+    if rank is None:
+        n = weight.ndim - 2
+        if n < 1:
+            raise ValueError(f"{op}: expected weight of shape (C_out, C_in / groups, *kernel) with at least one "
+                             f"spatial dimension, got {weight.ndim}-D weight of shape {tuple(weight.shape)}")
+        input = as_tensor(input, op)
+        if input.ndim not in (n + 1, n + 2):
+            raise ValueError(f"{op}: a {weight.ndim}-D weight has {n} spatial dimension(s), so the input must be "
+                             f"{n + 2}-D (N, C, *D) or {n + 1}-D (C, *D), got {input.ndim}-D input of shape "
+                             f"{tuple(input.shape)}")
+    else:
+        n = rank
+    x, added_batch = expect_spatial_input(input, n, op)
+    if weight.ndim != n + 2:
+        kernel = ", ".join(f"k{i}" for i in range(1, n + 1))
+        raise ValueError(f"{op}: expected {n + 2}-D weight of shape (C_out, C_in / groups, {kernel}), got "
+                         f"{weight.ndim}-D weight of shape {tuple(weight.shape)}")
+    expect_float(x, op)
+    expect_float(weight, op, "weight")
+    if weight.dtype != x.dtype:
+        raise TypeError(f"{op}: input and weight must have the same dtype, got input {x.dtype} "
+                        f"and weight {weight.dtype}")
+    if isinstance(groups, bool) or not isinstance(groups, int) and not hasattr(groups, "__index__"):
+        raise TypeError(f"{op}: groups must be an int, got {groups!r}")
+    groups = int(groups)
+    if groups <= 0:
+        raise ValueError(f"{op}: groups must be positive, got {groups}")
+    channels, size = x.shape[1], tuple(x.shape[2:])
+    out_channels, kernel = weight.shape[0], tuple(weight.shape[2:])
+    if channels != weight.shape[1] * groups:
+        raise ValueError(f"{op}: input channels must equal weight.shape[1] · groups, got {channels} input "
+                         f"channels and weight of shape {tuple(weight.shape)} with groups={groups} "
+                         f"(expects {weight.shape[1] * groups})")
+    if out_channels % groups:
+        raise ValueError(f"{op}: output channels (weight.shape[0]) must be divisible by groups, "
+                         f"got {out_channels} output channels and groups={groups}")
+    if bias is not None:
+        bias = as_tensor(bias, op, "bias")
+        if tuple(bias.shape) != (out_channels,):
+            raise ValueError(f"{op}: expected bias of shape ({out_channels},) (one per output channel), "
+                             f"got shape {tuple(bias.shape)}")
+        if bias.dtype != x.dtype:
+            raise TypeError(f"{op}: bias must have the input's dtype {x.dtype}, got {bias.dtype}")
+
+    stride = ntuple(stride, n, "stride", op)
+    check_positive(stride, "stride", op)
+    dilation = ntuple(dilation, n, "dilation", op)
+    check_positive(dilation, "dilation", op)
+    pad_lo, pad_hi = _resolve_padding(padding, size, kernel, stride, dilation, op)
+    padded = tuple(d + lo + hi for d, lo, hi in zip(size, pad_lo, pad_hi))
+    span = window_span(kernel, dilation)
+    if any(s > p for s, p in zip(span, padded)):
+        raise ValueError(f"{op}: the (dilated) kernel must fit in the padded input (else the output is "
+                         f"empty), got kernel span "
+                         f"{span} (kernel {kernel}, dilation {dilation}) and padded input size {padded} "
+                         f"(input {size}, padding {tuple(zip(pad_lo, pad_hi))})")
+
+    y = ConvND.apply(x, weight, bias, stride=stride, pad_lo=pad_lo, pad_hi=pad_hi,
+                     dilation=dilation, groups=groups)
+    return y.squeeze(0) if added_batch else y
+
+
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """1-D convolution: `conv_nd` with exactly one spatial dimension (same arguments).
+
+    Shape:
+        input ``(N, C_in, L)`` or ``(C_in, L)``, weight ``(C_out, C_in / groups, k)``, output
+        ``(N, C_out, L_out)`` with ``L_out = floor((L + lo + hi − dilation·(k − 1) − 1) / stride) + 1``.
+
+    Example::
+
+        >>> F.conv1d(st.randn(4, 2, 100), st.randn(8, 2, 5), padding="same", stride=3).shape
+        (4, 8, 34)
+    """
+    return _convolve(input, weight, bias, stride, padding, dilation, groups, "conv1d", rank=1)
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """2-D convolution: `conv_nd` with exactly two spatial dimensions (same arguments).
+
+    Shape:
+        input ``(N, C_in, H, W)`` or ``(C_in, H, W)``, weight ``(C_out, C_in / groups, kH, kW)``,
+        output ``(N, C_out, H_out, W_out)``, each ``floor((D + lo + hi − dilation·(k − 1) − 1) / stride) + 1``.
+
+    Example::
+
+        >>> F.conv2d(st.randn(8, 3, 32, 32), st.randn(16, 3, 5, 5), st.zeros(16)).shape
+        (8, 16, 28, 28)
+    """
+    return _convolve(input, weight, bias, stride, padding, dilation, groups, "conv2d", rank=2)
+
+
+def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """3-D convolution: `conv_nd` with exactly three spatial dimensions (same arguments).
+
+    Shape:
+        input ``(N, C_in, D, H, W)`` or ``(C_in, D, H, W)``, weight ``(C_out, C_in / groups, kD, kH, kW)``,
+        output ``(N, C_out, D_out, H_out, W_out)``, each ``floor((D + lo + hi − dilation·(k − 1) − 1) / stride) + 1``.
+
+    Example::
+
+        >>> F.conv3d(st.randn(2, 1, 16, 16, 16), st.randn(4, 1, 3, 3, 3), padding="full").shape
+        (2, 4, 18, 18, 18)
+    """
+    return _convolve(input, weight, bias, stride, padding, dilation, groups, "conv3d", rank=3)
+
+
+__all__ = ["conv_nd", "conv1d", "conv2d", "conv3d"]

@@ -1,0 +1,156 @@
+"""Time striate's conv2d against PyTorch's, forward and forward+backward, on the same data.
+
+Run from the repository root:
+
+    python bench/bench_conv.py [--repeat 7] [--warmup 2] [--only resnet]
+
+Shapes come from LeNet-5, a CIFAR ResNet and VGG. Each figure is the median of ``--repeat``
+timed runs after ``--warmup`` untimed ones, both libraries in one process on the same arrays,
+in float32, PyTorch limited to the threads NumPy's BLAS uses. The ratio is
+PyTorch time / striate time: above 1 striate is faster, below 1 PyTorch is. Results are
+printed as a table and written to ``bench/results/conv-<time>.json``.
+"""
+import argparse
+import ctypes
+import glob
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+
+import numpy
+import torch
+
+import striate as st
+import striate.nn.functional as F
+
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+
+# name, batch, in channels, out channels, kernel, height/width, stride, padding
+SHAPES = [
+    ("lenet5 c1 1→6 5×5 @32", 64, 1, 6, 5, 32, 1, 0),
+    ("lenet5 c3 6→16 5×5 @14", 64, 6, 16, 5, 14, 1, 0),
+    ("resnet 16→16 3×3 @32", 128, 16, 16, 3, 32, 1, 1),
+    ("resnet 16→32 3×3 s2 @32", 128, 16, 32, 3, 32, 2, 1),
+    ("resnet 32→32 3×3 @16", 128, 32, 32, 3, 16, 1, 1),
+    ("resnet 64→64 3×3 @8", 128, 64, 64, 3, 8, 1, 1),
+    ("vgg 64→64 3×3 @112", 8, 64, 64, 3, 112, 1, 1),
+    ("vgg 128→128 3×3 @56", 8, 128, 128, 3, 56, 1, 1),
+    ("vgg 256→256 3×3 @28", 8, 256, 256, 3, 28, 1, 1),
+]
+
+
+def numpy_blas_threads():
+    """Threads NumPy's BLAS will use: asked of OpenBLAS itself when it can be found, else the CPU count."""
+    try:
+        from threadpoolctl import threadpool_info
+        counts = [p["num_threads"] for p in threadpool_info() if p.get("internal_api") in ("openblas", "mkl", "blis")]
+        if counts:
+            return counts[0]
+    except ImportError:
+        pass
+    libs = glob.glob(os.path.join(os.path.dirname(numpy.__file__), os.pardir, "numpy.libs", "*openblas*"))
+    for path in libs:
+        lib = ctypes.CDLL(path)
+        for symbol in ("scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_", "openblas_get_num_threads"):
+            if hasattr(lib, symbol):
+                return int(getattr(lib, symbol)())
+    return os.cpu_count()
+
+
+def median_time(fn, repeat, warmup):
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def bench_shape(shape, repeat, warmup, rng):
+    name, batch, cin, cout, k, size, stride, padding = shape
+    x = rng.standard_normal((batch, cin, size, size), dtype=numpy.float32)
+    w = (rng.standard_normal((cout, cin, k, k), dtype=numpy.float32) / math.sqrt(cin * k * k)).astype(numpy.float32)
+    b = rng.standard_normal(cout, dtype=numpy.float32)
+    kw = dict(stride=stride, padding=padding)
+
+    sx, sw, sb = (st.tensor(a, requires_grad=True) for a in (x, w, b))
+    tx, tw, tb = (torch.from_numpy(a.copy()).requires_grad_() for a in (x, w, b))
+    with st.no_grad():
+        gy = numpy.ones(F.conv2d(sx, sw, sb, **kw).shape, dtype=numpy.float32)
+    tgy = torch.from_numpy(gy)
+
+    def striate_forward():
+        with st.no_grad():
+            F.conv2d(sx, sw, sb, **kw)
+
+    def torch_forward():
+        with torch.no_grad():
+            torch.nn.functional.conv2d(tx, tw, tb, **kw)
+
+    def striate_train():
+        sx.grad = sw.grad = sb.grad = None
+        F.conv2d(sx, sw, sb, **kw).backward(gy)
+
+    def torch_train():
+        tx.grad = tw.grad = tb.grad = None
+        torch.nn.functional.conv2d(tx, tw, tb, **kw).backward(tgy)
+
+    row = {"name": name, "input": [batch, cin, size, size], "weight": [cout, cin, k, k],
+           "stride": stride, "padding": padding}
+    for phase, s_fn, t_fn in (("forward", striate_forward, torch_forward),
+                              ("forward_backward", striate_train, torch_train)):
+        s_time = median_time(s_fn, repeat, warmup)
+        t_time = median_time(t_fn, repeat, warmup)
+        row[phase] = {"striate_s": s_time, "torch_s": t_time, "ratio": t_time / s_time}
+    return row
+
+
+def geomean(values):
+    return math.exp(sum(math.log(v) for v in values) / len(values))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=7, help="timed runs per measurement (median taken)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed runs before timing")
+    parser.add_argument("--only", default="", help="run only shapes whose name contains this text")
+    args = parser.parse_args(argv)
+
+    threads = numpy_blas_threads()
+    torch.set_num_threads(threads)
+    print(f"NumPy {numpy.__version__} (BLAS threads {threads}), PyTorch {torch.__version__} "
+          f"(threads {torch.get_num_threads()}), {platform.processor() or platform.machine()}, "
+          f"{os.cpu_count()} CPUs")
+    print(f"median of {args.repeat} runs after {args.warmup} warm-up; float32; "
+          "ratio = PyTorch time / striate time (>1: striate faster, <1: PyTorch faster)\n")
+
+    rng = numpy.random.default_rng(0)
+    rows = [bench_shape(s, args.repeat, args.warmup, rng) for s in SHAPES if args.only in s[0]]
+    header = f"{'shape':<26} {'fwd striate':>11} {'fwd torch':>10} {'ratio':>6}  {'f+b striate':>11} {'f+b torch':>10} {'ratio':>6}"
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        f, t = r["forward"], r["forward_backward"]
+        print(f"{r['name']:<26} {f['striate_s'] * 1e3:>9.2f}ms {f['torch_s'] * 1e3:>8.2f}ms {f['ratio']:>6.2f}  "
+              f"{t['striate_s'] * 1e3:>9.2f}ms {t['torch_s'] * 1e3:>8.2f}ms {t['ratio']:>6.2f}")
+    summary = {phase: geomean([r[phase]["ratio"] for r in rows]) for phase in ("forward", "forward_backward")}
+    print(f"\ngeometric mean of ratios (PyTorch time / striate time): forward {summary['forward']:.2f}, "
+          f"forward+backward {summary['forward_backward']:.2f}")
+
+    os.makedirs(RESULTS, exist_ok=True)
+    path = os.path.join(RESULTS, time.strftime("conv-%Y%m%d-%H%M%S.json"))
+    with open(path, "w") as f:
+        json.dump({"command": " ".join([os.path.basename(sys.executable)] + sys.argv),
+                   "numpy": numpy.__version__, "torch": torch.__version__, "threads": threads,
+                   "repeat": args.repeat, "warmup": args.warmup, "rows": rows, "geomean": summary}, f, indent=2)
+    print(f"wrote {os.path.relpath(path)}")
+
+
+if __name__ == "__main__":
+    main()
