@@ -6,6 +6,7 @@ Run from the repository root:
 
 Shapes come from LeNet-5, a CIFAR ResNet and VGG. Each figure is the median of ``--repeat``
 timed runs after ``--warmup`` untimed ones, both libraries in one process on the same arrays,
+timed in turns (striate, PyTorch, striate, ...) so both see the same load,
 in float32, PyTorch limited to the threads NumPy's BLAS uses. The ratio is
 PyTorch time / striate time: above 1 striate is faster, below 1 PyTorch is. Results are
 printed as a table and written to ``bench/results/conv-<time>.json``.
@@ -61,15 +62,18 @@ def numpy_blas_threads():
     return os.cpu_count()
 
 
-def median_time(fn, repeat, warmup):
+def median_times(fns, repeat, warmup):
+    """Median seconds of each function, timed in turns so that both see the same machine load."""
     for _ in range(warmup):
-        fn()
-    times = []
+        for fn in fns:
+            fn()
+    times = [[] for _ in fns]
     for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for fn, record in zip(fns, times):
+            start = time.perf_counter()
+            fn()
+            record.append(time.perf_counter() - start)
+    return [statistics.median(t) for t in times]
 
 
 def bench_shape(shape, repeat, warmup, rng):
@@ -105,8 +109,7 @@ def bench_shape(shape, repeat, warmup, rng):
            "stride": stride, "padding": padding}
     for phase, s_fn, t_fn in (("forward", striate_forward, torch_forward),
                               ("forward_backward", striate_train, torch_train)):
-        s_time = median_time(s_fn, repeat, warmup)
-        t_time = median_time(t_fn, repeat, warmup)
+        s_time, t_time = median_times((s_fn, t_fn), repeat, warmup)
         row[phase] = {"striate_s": s_time, "torch_s": t_time, "ratio": t_time / s_time}
     return row
 

@@ -619,6 +619,40 @@ def test_grad_mode_is_per_thread():
     assert seen == [True]
 
 
+def test_decorated_function_shared_by_two_threads():
+    """Each call of a ``@no_grad()`` function saves its own previous mode: thread A (grad off)
+    and thread B (grad on) inside it at once each get their own mode back."""
+    a_inside, b_inside, a_done = threading.Event(), threading.Event(), threading.Event()
+    after = {}
+
+    @st.no_grad()
+    def work(name):
+        if name == "a":
+            a_inside.set()
+            b_inside.wait(5)
+        else:
+            b_inside.set()
+            a_done.wait(5)
+
+    def thread_a():
+        with st.no_grad():
+            work("a")
+            after["a"] = st.is_grad_enabled()
+        a_done.set()
+
+    def thread_b():
+        a_inside.wait(5)
+        work("b")
+        after["b"] = st.is_grad_enabled()
+
+    threads = [threading.Thread(target=thread_a), threading.Thread(target=thread_b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert after == {"a": False, "b": True}
+
+
 def test_function_contract():
     """A custom Function: constants get no gradient, None means 'no gradient', and the
     engine names the Function when backward breaks the contract."""

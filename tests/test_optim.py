@@ -167,8 +167,8 @@ def test_add_param_group_midway():
 def test_parameters_without_gradient_are_untouched(name):
     W = st.tensor(numpy.ones((2, 2)), requires_grad=True)
     unused = st.tensor(numpy.full(3, 7.0), requires_grad=True)
-    opt = OPTIMIZERS[name][0]([W, unused], lr=0.1, momentum=0.9) if name == "SGD" else \
-        OPTIMIZERS[name][0]([W, unused], lr=0.1)
+    config = dict(lr=0.1, momentum=0.9) if name == "SGD" else dict(lr=0.1)
+    opt = OPTIMIZERS[name][0]([W, unused], **config)
     for _ in range(3):
         opt.zero_grad()
         (W * W).sum().backward()

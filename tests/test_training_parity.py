@@ -12,7 +12,7 @@ tnn = torch.nn
 
 def striate_net():
     return nn.Sequential(
-        nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(1, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
         nn.Conv2d(4, 8, 3, stride=2, padding=1, groups=2), nn.ReLU(),
         nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(32, 10),
     )
@@ -20,7 +20,7 @@ def striate_net():
 
 def torch_net():
     return tnn.Sequential(
-        tnn.Conv2d(1, 4, 3, padding=1), tnn.BatchNorm2d(4), tnn.ReLU(), tnn.MaxPool2d(2),
+        tnn.Conv2d(1, 4, 3, padding=1, bias=False), tnn.BatchNorm2d(4), tnn.ReLU(), tnn.MaxPool2d(2),
         tnn.Conv2d(4, 8, 3, stride=2, padding=1, groups=2), tnn.ReLU(),
         tnn.AdaptiveAvgPool2d(2), tnn.Flatten(), tnn.Linear(32, 10),
     )

@@ -64,7 +64,7 @@ class ReLU(Function):
 
 class LeakyReLU(Function):
     def forward(self, x, negative_slope):
-        self.positive = x >= 0
+        self.positive = x > 0
         self.slope = xp.asarray(negative_slope, dtype=x.dtype)
         return xp.where(self.positive, x, x * self.slope)
 

@@ -289,6 +289,8 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
 
 # ----- regression and binary losses -----------------------------------------------------------
 class MSELoss(Function):
+    """(x − y)² per element, reduced; the gradient 2·(x − y) goes to x and its negative to y."""
+
     def forward(self, x, y, reduction="mean"):
         self.diff, self.reduction = x - y, reduction
         return _reduce(self.diff * self.diff, reduction, self.diff.size)
@@ -331,7 +333,7 @@ def mse_loss(input, target, reduction="mean"):
 
 
 class BinaryCrossEntropyWithLogits(Function):
-    """w·[(1 − y)·x + (1 + (p − 1)·y)·softplus(−x)], the stable form of −w·[p·y·log σ(x) + (1 − y)·log σ(−x)]."""
+    """−w·[p·y·log σ(x) + (1 − y)·log σ(−x)], computed as w·[(1 − y)·x + (1 + (p − 1)·y)·softplus(−x)]."""
 
     def forward(self, x, y, weight=None, pos_weight=None, reduction="mean"):
         e = xp.exp(-xp.abs(x))                          # in (0, 1]: nothing overflows

@@ -5,10 +5,11 @@ dimension, ``(left, right, top, bottom)`` the last two, and so on.
 
 Constant padding is two slices (negative widths crop). The other modes are gathers: each
 padded axis gets an index map ``source[o]`` = the input position that output position ``o``
-copies, and the output is one fancy-indexing read ``x[..., ix_(*maps)]``. The backward is
-the adjoint of that read, a scatter-add, done per axis: the uncropped middle of the axis maps
-one-to-one and is copied as a single slice; only the few padded positions, whose sources
-may repeat (replicate sends every left pad to position 0), are added one at a time.
+copies, and the axes are gathered one after another (so corners come out right). Along an
+axis the uncropped middle maps one-to-one and moves as a single slice; only the few padded
+positions are copied one at a time. The backward is the adjoint, a scatter-add per axis in
+the same shape, with ``+=`` for the padded positions because their sources may repeat
+(replicate sends every left pad to position 0).
 """
 import numbers
 
@@ -40,14 +41,37 @@ def _axis_index(ndim, axis, item):
     return (slice(None),) * axis + (item,) + (slice(None),) * (ndim - axis - 1)
 
 
+def _runs(lo, n, out_len):
+    """Output positions along one axis: the middle ``[first, stop)`` copies input ``o − lo``; the rest are pads."""
+    first, stop = max(lo, 0), max(min(n + lo, out_len), max(lo, 0))
+    return first, stop, (*range(first), *range(stop, out_len))
+
+
+def _gather_axis(x, source, lo, axis):
+    """``take(x, source, axis)``, written as one slice copy of the middle plus one copy per padded position.
+
+    Slices beat a fancy-indexing gather several times over, and the pads are few.
+    """
+    n, out_len = x.shape[axis], len(source)
+    y = xp.empty(x.shape[:axis] + (out_len,) + x.shape[axis + 1:], dtype=x.dtype)
+    first, stop, pads = _runs(lo, n, out_len)
+    y[_axis_index(x.ndim, axis, slice(first, stop))] = x[_axis_index(x.ndim, axis, slice(first - lo, stop - lo))]
+    for o in pads:
+        y[_axis_index(x.ndim, axis, o)] = x[_axis_index(x.ndim, axis, int(source[o]))]
+    return y
+
+
 def _scatter_axis(g, source, lo, n, axis):
-    """Adjoint of ``take(x, source, axis)``: add each slice of ``g`` onto input position ``source[o]``."""
+    """Adjoint of ``_gather_axis``: add each slice of ``g`` onto input position ``source[o]``.
+
+    Sources of padded positions may repeat (replicate sends every left pad to position 0),
+    hence ``+=`` one position at a time.
+    """
     out_len = g.shape[axis]
     gx = xp.zeros(g.shape[:axis] + (n,) + g.shape[axis + 1:], dtype=g.dtype)
-    first, stop = max(lo, 0), min(n + lo, out_len)  # output positions that copy input o − lo
-    if stop > first:
-        gx[_axis_index(g.ndim, axis, slice(first - lo, stop - lo))] = g[_axis_index(g.ndim, axis, slice(first, stop))]
-    for o in (*range(first), *range(max(stop, first), out_len)):
+    first, stop, pads = _runs(lo, n, out_len)
+    gx[_axis_index(g.ndim, axis, slice(first - lo, stop - lo))] = g[_axis_index(g.ndim, axis, slice(first, stop))]
+    for o in pads:
         gx[_axis_index(g.ndim, axis, int(source[o]))] += g[_axis_index(g.ndim, axis, o)]
     return gx
 
@@ -80,7 +104,10 @@ class IndexPad(Function):
         k = len(lo)
         self.size, self.lo = x.shape[x.ndim - k:], lo
         self.sources = tuple(_source_index(mode, a, b, n) for a, b, n in zip(lo, hi, self.size))
-        return x[(Ellipsis,) + xp.ix_(*self.sources)]
+        y = x
+        for i, (source, a) in enumerate(zip(self.sources, lo)):
+            y = _gather_axis(y, source, a, x.ndim - k + i)
+        return y
 
     def backward(self, gy):
         g = gy

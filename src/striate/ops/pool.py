@@ -4,15 +4,16 @@ Each pool is written once for N spatial dimensions; ``max_pool2d`` and its sibli
 the rank. Windowed pools read their windows through ``sliding_windows`` (a zero-copy view)
 and size their output with PyTorch's ``pool_output_size`` rule.
 
-Max and min pooling first *choose* — the flat index, inside each input plane, of the element
-that wins each window, scanning the window's taps in order as PyTorch's CPU kernel does (the
-first extreme wins, a NaN beats everything) — and then *pick* those elements with one
-differentiable gather whose gradient scatters back, adding where windows overlap. Adaptive
-max pooling chooses over its bins the same way and shares the gather.
+Max and min pooling *choose* on plain arrays: they scan every window's taps in order, as
+PyTorch's CPU kernel does (the first extreme wins, a NaN beats everything), keeping the winning
+value and its flat index inside the input plane. One small Function then makes the chosen
+values differentiable: its backward sends each output's gradient to the chosen element, adding
+where windows overlap. Adaptive max pooling chooses over its bins the same way and shares it.
 """
 import functools
 import itertools
 import math
+import numbers
 from typing import NamedTuple
 
 from striate._backend import xp
@@ -89,7 +90,11 @@ def _windows(op, size, kernel_size, stride, padding, dilation, ceil_mode):
 def _adaptive_output_size(op, size, output_size):
     """``output_size`` as a tuple of positive ints; ``None`` keeps that input size."""
     n = len(size)
-    if isinstance(output_size, int) and not isinstance(output_size, bool):
+
+    def is_int(v):
+        return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+    if is_int(output_size):
         values = (output_size,) * n
     else:
         try:
@@ -97,11 +102,10 @@ def _adaptive_output_size(op, size, output_size):
         except TypeError:
             raise TypeError(f"{op}: output_size must be an int or a tuple of {n} ints or None, "
                             f"got {output_size!r}") from None
-        if len(values) != n or not all(v is None or isinstance(v, int) and not isinstance(v, bool)
-                                       for v in values):
+        if len(values) != n or not all(v is None or is_int(v) for v in values):
             raise ValueError(f"{op}: output_size must be an int or a tuple of {n} ints or None, "
                              f"got {output_size!r}")
-    out = tuple(d if v is None else v for v, d in zip(values, size))
+    out = tuple(d if v is None else int(v) for v, d in zip(values, size))
     if any(o <= 0 for o in out):
         raise ValueError(f"{op}: output_size must be positive in every dimension, got {output_size!r}")
     if any(d <= 0 for d in size):
@@ -149,12 +153,18 @@ def _scan(tap_values, taps, first, shape, dtype, largest):
     tap_type = xp.min_scalar_type(taps - 1)
     # NaN is rare, so scan without testing for it; a NaN propagates to the best value, and
     # only then is the scan repeated with PyTorch's NaN rule.
+    dense = xp.empty(shape, dtype=dtype)
     for nan_aware in (False, True):
         best = xp.full(shape, -xp.inf if largest else xp.inf, dtype=dtype)
-        chosen = xp.array(xp.broadcast_to(first, shape), dtype=tap_type)
+        chosen = xp.empty(shape, dtype=tap_type)
+        chosen[...] = first
         wins, scratch = xp.empty(shape, dtype=bool), xp.empty(shape, dtype=tap_type)
         for t in range(taps):
             values = tap_values(t)
+            if not values.flags.c_contiguous:
+                # read a strided tap once into a dense buffer, not twice (compare, then extreme)
+                xp.copyto(dense, values)
+                values = dense
             better(values, best, out=wins)
             if nan_aware:
                 wins |= xp.isnan(values)
@@ -213,19 +223,16 @@ def _choose_in_bins(x, out, largest):
 
 # ----- differentiable pieces ---------------------------------------------------------------
 
-class _Pick(Function):
-    """Elements of each (N, C) plane at given flat indices; the gradient returns to them, adding repeats.
+class _Chosen(Function):
+    """Elements chosen from ``x``, as a function of ``x``: the gradient goes back to where they were.
 
-    ``values`` are those elements when the caller has them already; they are not gathered again.
+    ``values`` ``(N, C, *O)`` are the elements of each (N, C) plane of ``x`` at flat ``indices``,
+    already read by the choosing scan, so forward only hands them on.
     """
 
     def forward(self, x, indices=None, values=None):
         self.shape, self.indices = x.shape, indices
-        if values is not None:
-            return values
-        planes = x.reshape(x.shape[:2] + (-1,))  # (N, C, ∏D)
-        flat = indices.reshape(indices.shape[:2] + (-1,))  # (N, C, ∏O)
-        return xp.take_along_axis(planes, flat, axis=2).reshape(indices.shape)  # (N, C, *O)
+        return values
 
     def backward(self, gy):
         n, c = self.shape[:2]
@@ -300,7 +307,7 @@ def _extreme_pool(op, n, largest, input, kernel_size, stride, padding, dilation,
     expect_float(x, op)
     windows = _windows(op, x.shape[2:], kernel_size, stride, padding, dilation, ceil_mode)
     values, indices = _choose_in_windows(x.data, windows, largest)
-    return _finish(_Pick.apply(x, indices=indices, values=values), indices, added_batch, return_indices)
+    return _finish(_Chosen.apply(x, indices=indices, values=values), indices, added_batch, return_indices)
 
 
 def _avg_pool(op, n, input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override,
@@ -309,8 +316,10 @@ def _avg_pool(op, n, input, kernel_size, stride, padding, ceil_mode, count_inclu
     expect_float(x, op)
     windows = _windows(op, x.shape[2:], kernel_size, stride, padding, dilation, ceil_mode)
     if divisor_override is not None:
-        if isinstance(divisor_override, bool) or not isinstance(divisor_override, int) or divisor_override == 0:
-            raise ValueError(f"{op}: divisor_override must be a non-zero int, got {divisor_override!r}")
+        if isinstance(divisor_override, bool) or not isinstance(divisor_override, int):
+            raise TypeError(f"{op}: divisor_override must be an int, got {divisor_override!r}")
+        if divisor_override == 0:
+            raise ValueError(f"{op}: divisor_override must be non-zero, got 0")
         divisor = divisor_override
     else:
         # The divisor counts the taps inside the padded input (ceil-mode overhang excluded),
@@ -336,7 +345,7 @@ def _adaptive_max_pool(op, n, input, output_size, return_indices):
     expect_float(x, op)
     out = _adaptive_output_size(op, x.shape[2:], output_size)
     values, indices = _choose_in_bins(x.data, out, largest=True)
-    return _finish(_Pick.apply(x, indices=indices, values=values), indices, added_batch, return_indices)
+    return _finish(_Chosen.apply(x, indices=indices, values=values), indices, added_batch, return_indices)
 
 
 # ----- public entries: each fixes the rank ---------------------------------------------------

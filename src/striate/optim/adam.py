@@ -13,7 +13,7 @@ class Adam(Optimizer):
         g ← g + weight_decay·p                       (AdamW instead: p ← p·(1 − lr·weight_decay))
         m ← m + (1 − β₁)·(g − m)                     first moment
         v ← β₂·v + (1 − β₂)·g²                       second moment
-        v ← max(v_max, v)                            AMSGrad only: the running maximum is used below
+        v̂ ← max(v̂, v)                                AMSGrad only; v̂ then stands for v below
         p ← p − (lr / (1 − β₁ᵗ))·m / (√v / √(1 − β₂ᵗ) + eps)
 
     Args:
