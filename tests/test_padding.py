@@ -142,6 +142,7 @@ def test_input_is_not_modified_and_zero_padding_is_a_copy():
     (lambda: F.pad(st.zeros(1, 1, 5), (-3, -3), mode="circular"), ValueError,
      "pad: negative circular padding .* crops more than dimension 2 of size 5"),
     (lambda: F.pad([1.0, 2.0], (1, 1)), TypeError, "pad: input must be a Tensor or an array"),
+    (lambda: F.pad(st.zeros(2, 5), (1, 1), value="0"), TypeError, "pad: value must be a real number, got '0'"),
 ])
 def test_errors(call, error, match):
     with pytest.raises(error, match=match):

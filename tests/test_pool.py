@@ -84,13 +84,15 @@ def adaptive_samples(n, seed):
     return samples
 
 
+MAX_MIN_SAMPLES = {n: window_samples(n, seed=10 + n, dilation=True) for n in RANKS}
+AVG_SAMPLES = {n: avg_samples(n, seed=20 + n) for n in RANKS}
+DILATED_AVG_SAMPLES = {n: window_samples(n, seed=30 + n, dilation=True) for n in RANKS}
+ADAPTIVE_SAMPLES = {n: adaptive_samples(n, seed=40 + n) for n in RANKS}
+
+
 def distinct_values(shape, rng, dtype=numpy.float64):
     """Values at least 0.1 apart, so no max/min is tied and finite differences cannot swap winners."""
     return (rng.permutation(math.prod(shape)).reshape(shape) * 0.1 - 1.0).astype(dtype)
-
-
-def case_id(sample):
-    return repr(sample).replace(" ", "")
 
 
 # ----- PyTorch parity ------------------------------------------------------------------------------
@@ -99,7 +101,7 @@ def case_id(sample):
 @pytest.mark.parametrize("family", ["max_pool", "min_pool"])
 @pytest.mark.parametrize("index", range(SAMPLES))
 def test_max_min_pool_match_torch(family, n, index):
-    shape, kwargs = window_samples(n, 100 * n + index, dilation=True)[index]
+    shape, kwargs = MAX_MIN_SAMPLES[n][index]
     x = numpy.random.default_rng(index).standard_normal(shape).astype(numpy.float32)
     ours, ref = striate_op(family, n), torch_op(family, n)
     compare(lambda t: ours(t, **kwargs), lambda t: ref(t, **kwargs), [x], grad=(0,))
@@ -112,7 +114,7 @@ def test_max_min_pool_match_torch(family, n, index):
 @pytest.mark.parametrize("n", RANKS)
 @pytest.mark.parametrize("index", range(SAMPLES))
 def test_avg_pool_matches_torch(n, index):
-    shape, kwargs = avg_samples(n, 200 * n + index)[index]
+    shape, kwargs = AVG_SAMPLES[n][index]
     x = numpy.random.default_rng(index).standard_normal(shape).astype(numpy.float32)
     compare(lambda t: striate_op("avg_pool", n)(t, **kwargs), lambda t: torch_op("avg_pool", n)(t, **kwargs),
             [x], grad=(0,))
@@ -133,7 +135,7 @@ def test_avg_pool_ceil_mode_divisor(n, count_include_pad):
 @pytest.mark.parametrize("family", ["adaptive_avg_pool", "adaptive_max_pool"])
 @pytest.mark.parametrize("index", range(SAMPLES))
 def test_adaptive_pool_matches_torch(family, n, index):
-    shape, out = adaptive_samples(n, 300 * n + index)[index]
+    shape, out = ADAPTIVE_SAMPLES[n][index]
     x = numpy.random.default_rng(index).standard_normal(shape).astype(numpy.float32)
     ours, ref = striate_op(family, n), torch_op(family, n)
     # PyTorch's 1-d adaptive pools do not take None for "keep this size"
@@ -260,9 +262,9 @@ def naive_avg_pool(x, kernel, stride, padding, dilation, ceil_mode, count_includ
 
 
 @pytest.mark.parametrize("n", RANKS)
-@pytest.mark.parametrize("index", range(6))
+@pytest.mark.parametrize("index", range(SAMPLES))
 def test_dilated_avg_pool_matches_naive_loop(n, index):
-    shape, kwargs = window_samples(n, 400 * n + index, dilation=True)[index]
+    shape, kwargs = DILATED_AVG_SAMPLES[n][index]
     kwargs = dict(kwargs, stride=kwargs["stride"] or kwargs["kernel_size"], count_include_pad=bool(index % 2))
     x = numpy.random.default_rng(index).standard_normal(shape)
     out = striate_op("avg_pool", n)(st.tensor(x), **kwargs)
@@ -295,17 +297,20 @@ ERROR_CASES = [
     (F.max_pool2d, (X2, 0), {}, ValueError, r"max_pool2d: kernel_size must be positive .* got \(0, 0\)"),
     (F.max_pool2d, (X2, (2, 2, 2)), {}, ValueError, r"max_pool2d: kernel_size must be an int or a tuple of 2"),
     (F.max_pool2d, (X2, 2.5), {}, TypeError, r"max_pool2d: kernel_size must be an int or a tuple of 2"),
-    (F.min_pool3d, (X3, 2), dict(stride=(1, 0, 1)), ValueError, r"min_pool3d: stride must be positive .* \(1, 0, 1\)"),
+    (F.min_pool3d, (X3, 2), dict(stride=(1, 0, 1)), ValueError,
+     r"min_pool3d: stride must be positive .* \(1, 0, 1\)"),
     (F.max_pool1d, (X1, 2), dict(dilation=0), ValueError, r"max_pool1d: dilation must be positive .* \(0,\)"),
     (F.avg_pool3d, (X3, 2), dict(dilation=-1), ValueError, r"avg_pool3d: dilation must be positive"),
-    (F.avg_pool2d, (X2, 3), dict(padding=-1), ValueError, r"avg_pool2d: padding must be non-negative .* \(-1, -1\)"),
+    (F.avg_pool2d, (X2, 3), dict(padding=-1), ValueError,
+     r"avg_pool2d: padding must be non-negative .* \(-1, -1\)"),
     (F.max_pool2d, (X2, 3), dict(padding=2), ValueError,
      r"max_pool2d: padding must be at most half the kernel size \(padding <= kernel_size // 2\), "
      r"got padding \(2, 2\) for kernel_size \(3, 3\)"),
     (F.avg_pool1d, (X1, 4), dict(padding=3), ValueError, r"avg_pool1d: padding must be at most half"),
     (F.max_pool2d, (X2, 8), {}, ValueError,
      r"max_pool2d: output size must be positive, got \(0, 0\) for input size \(7, 7\) with kernel_size \(8, 8\)"),
-    (F.avg_pool1d, (X1, 3), dict(dilation=4), ValueError, r"avg_pool1d: output size must be positive, got \(0,\) .* dilation \(4,\)"),
+    (F.avg_pool1d, (X1, 3), dict(dilation=4), ValueError,
+     r"avg_pool1d: output size must be positive, got \(0,\) .* dilation \(4,\)"),
     (F.max_pool1d, (st.tensor(numpy.zeros((1, 1, 2), numpy.float32)), 2), dict(stride=1, padding=1, dilation=3),
      ValueError, r"max_pool1d: every window must cover at least one input element, but along spatial "
                  r"dimension 0 the window at output position 0 reads only padding"),

@@ -28,7 +28,9 @@ _erfc = xp.frompyfunc(math.erfc, 1, 1)
 def _stable_sigmoid(x):
     """1 / (1 + e^−x) with ``exp`` taken only of −|x|, so no argument can overflow."""
     e = xp.exp(-xp.abs(x))
-    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+    y = xp.where(x >= 0, 1, e)     # numerator: 1 for x ≥ 0, e^x otherwise
+    y /= 1 + e
+    return y
 
 
 def _reject_inplace(inplace, op):
@@ -55,11 +57,14 @@ def _number(value, name, op):
 class ReLU(Function):
     def forward(self, x):
         y = xp.maximum(x, 0)
-        self.positive = y > 0
+        if self.needs_input_grad[0]:
+            self.positive = y > 0
         return y
 
     def backward(self, gy):
-        return xp.where(self.positive, gy, 0)
+        # A multiply by the boolean mask is several times faster than xp.where on large arrays;
+        # it differs from PyTorch only if gy holds inf/NaN where x ≤ 0 (NaN here, 0 there).
+        return gy * self.positive
 
 
 class LeakyReLU(Function):

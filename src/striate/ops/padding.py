@@ -22,7 +22,8 @@ _MODES = ("constant", "reflect", "replicate", "circular")
 
 def _source_index(mode, lo, hi, n):
     """For each output position along one axis, the input position it copies."""
-    j = xp.arange(n + lo + hi) - lo                 # input position, before folding back
+    o = xp.arange(n + lo + hi)
+    j = o - lo                                      # input position, before folding back
     if mode == "reflect":
         # Mirror about 0, then about n − 1 (no edge repeat); pads < n need a single fold each.
         j = xp.abs(j)
@@ -31,9 +32,9 @@ def _source_index(mode, lo, hi, n):
         return xp.clip(j, 0, n - 1)
     # circular: PyTorch crops negative pads first, then wraps around what is left (m samples).
     start, m = max(-lo, 0), n - max(-lo, 0) - max(-hi, 0)
-    if m == 0:
-        return j[:0]
-    return start + (xp.arange(n + lo + hi) - max(lo, 0)) % m
+    if m == 0:      # everything cropped; validation has made the output empty too
+        return o
+    return start + (o - max(lo, 0)) % m
 
 
 def _axis_index(ndim, axis, item):
@@ -195,6 +196,8 @@ def pad(input, pad, mode="constant", value=None):
     if mode not in _MODES:
         raise ValueError(f"pad: mode must be one of {', '.join(map(repr, _MODES))}, got {mode!r}")
     if mode == "constant":
+        if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Real)):
+            raise TypeError(f"pad: value must be a real number, got {value!r}")
         k = len(lo)
         for axis, (n, a, b) in enumerate(zip(input.shape[input.ndim - k:], lo, hi), start=input.ndim - k):
             if n + a + b < 0:
