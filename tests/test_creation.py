@@ -55,7 +55,7 @@ def test_like_factories_keep_shape_and_dtype(dtype):
         same_shape_and_dtype(getattr(st, name)(x, dtype=st.float64), getattr(torch, name)(t, dtype=torch.float64))
     same_shape_and_dtype(st.full_like(x, 7), torch.full_like(t, 7))
     assert_close(st.full_like(x, 7), torch.full_like(t, 7))
-    assert st.zeros_like(x, dtype=numpy.dtype("float64")).dtype == numpy.float64   # a dtype object (falsy!) is honoured
+    assert st.zeros_like(x, dtype=numpy.dtype("float64")).dtype == numpy.float64   # a dtype object, not only a type
     if dtype != numpy.int64:
         same_shape_and_dtype(st.rand_like(x), torch.rand_like(t))
         same_shape_and_dtype(st.randn_like(x), torch.randn_like(t))

@@ -19,6 +19,13 @@ TF = torch.nn.functional
 TOLERANCES = {"float64": (1e-10, 1e-12), "float32": (1e-5, 1e-5)}
 
 
+@pytest.fixture(autouse=True)
+def seeded():
+    """Both libraries' initialisations seeded per test, so any failure reproduces."""
+    st.manual_seed(0)
+    torch.manual_seed(0)
+
+
 def check_layer(ours, theirs, x, dtype="float64", seed=0, grad_input=True, extra=()):
     """Load ``theirs``' weights into ``ours``; compare output, input gradient and every parameter gradient.
 

@@ -1,4 +1,5 @@
 """Reverse-mode differentiation: walk the graph from one output back to the leaves."""
+from striate._backend import xp
 
 _RELEASED = ("backward: trying to backward through the graph a second time: {name} has already been "
              "differentiated and its graph released. Pass retain_graph=True to the first backward "
@@ -74,6 +75,8 @@ def run_backward(root, gradient, retain_graph=False):
         for parent, g in zip(inputs, input_grads):
             if parent is None or g is None or not parent._requires_grad:
                 continue
+            if not isinstance(g, xp.ndarray):
+                g = xp.asarray(g)
             if g.shape != parent.shape:
                 raise RuntimeError(f"{fn.name}.backward returned a gradient of shape {g.shape} "
                                    f"for an input of shape {parent.shape}")

@@ -9,6 +9,8 @@ class Function:
     ``backward(self, gy)`` returning one gradient array (or ``None``) per positional input.
     State that backward needs is saved on ``self`` under a name. ``self.needs_input_grad``
     tells forward which inputs want gradients, so it can skip saving what will not be used.
+    ``backward`` must not write into ``gy``: the same array may be another input's gradient
+    (``Add`` passes it to both) or a read-only broadcast view.
 
     ``apply`` takes Tensors (or arrays) positionally and non-differentiable settings as
     keywords, runs forward, and links the result into the graph when any input requires grad.
