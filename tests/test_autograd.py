@@ -353,6 +353,16 @@ def test_elementwise_matches_torch(name, dtype):
     check(fn, fn, [make((3, 4, 5), dtype, 31)])
 
 
+def test_clamp_with_tensor_bounds_and_integer_input():
+    x = randn((3, 4), seed=5)
+    low, high = randn((4,), seed=6) - 1, randn((3, 1), seed=7) + 1
+    check(lambda t: t.clamp(st.tensor(low), st.tensor(high)),
+          lambda t: t.clamp(torch.from_numpy(low), torch.from_numpy(high)), [x])
+    out, ref = st.tensor([1, 2, 3]).clamp(min=1.5), torch.tensor([1, 2, 3]).clamp(min=1.5)
+    assert out.dtype == _torch_dtype_as_numpy(ref)
+    assert_close(out, ref)
+
+
 def test_clamp_gradient_at_the_bounds_and_abs_at_zero():
     x = numpy.array([-1.0, -0.5, 0.0, 0.5, 1.0], dtype=numpy.float32)
     check(lambda t: t.clamp(-0.5, 0.5), lambda t: t.clamp(-0.5, 0.5), [x])

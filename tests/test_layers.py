@@ -55,7 +55,7 @@ def check_layer(ours, theirs, x, dtype="float64", seed=0, grad_input=True, extra
     return ys
 
 
-# ----- convolution -----------------------------------------------------------------------------------------------------
+# ----- convolution --------------------------------------------------------------------------------
 CONV = {1: (nn.Conv1d, tnn.Conv1d), 2: (nn.Conv2d, tnn.Conv2d), 3: (nn.Conv3d, tnn.Conv3d)}
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
@@ -132,7 +132,7 @@ def test_conv_string_padding_at_any_stride(padding, padding_mode):
         assert out.shape[2:] == (5, 3)          # ceil(9 / 2), ceil(8 / 3)
 
 
-# ----- pooling ----------------------------------------------------------------------------------------------------------
+# ----- pooling ------------------------------------------------------------------------------------
 def random_window(rng, n, dilation=True):
     kernel = tuple(int(k) for k in rng.integers(1, 4, size=n))
     config = dict(kernel_size=kernel if rng.random() < 0.7 else kernel[0],
@@ -185,6 +185,10 @@ def test_avg_pool_matches_pytorch(n):
         config, shape = random_window(rng, n, dilation=False)
         config["count_include_pad"] = bool(rng.random() < 0.5)
         check_layer(ours_cls(**config), their_cls(**config), rng.standard_normal(shape))
+    if n > 1:                                  # PyTorch's AvgPool1d has no divisor_override
+        config, shape = random_window(rng, n, dilation=False)
+        check_layer(ours_cls(**config, divisor_override=3), their_cls(**config, divisor_override=3),
+                    rng.standard_normal(shape))
 
 
 @pytest.mark.parametrize("n", [1, 2, 3])
@@ -199,7 +203,7 @@ def test_adaptive_pool_matches_pytorch(kind, n):
         check_layer(ours_cls(output_size), their_cls(output_size), rng.standard_normal((2, 3) + size))
 
 
-# ----- dense, shape and activation layers --------------------------------------------------------------------------------
+# ----- dense, shape and activation layers ---------------------------------------------------------
 def test_linear_matches_pytorch():
     rng = numpy.random.default_rng(50)
     for bias, shape in [(True, (4, 7)), (False, (2, 3, 7)), (True, (7,))]:
@@ -255,7 +259,7 @@ def test_dropout_train_and_eval():
     assert_close(nn.Dropout(0.0)(st.tensor(x)), x, 0, 0)
 
 
-# ----- batch normalisation ---------------------------------------------------------------------------------------------------
+# ----- batch normalisation ------------------------------------------------------------------------
 BATCHNORM = [(1, (6, 3)), (1, (4, 3, 5)), (2, (3, 3, 4, 5)), (3, (2, 3, 3, 4, 2))]
 BATCHNORM_OPTIONS = [{}, {"momentum": None}, {"momentum": 0.3, "eps": 1e-3}, {"affine": False},
                      {"track_running_stats": False}, {"bias": False}]
@@ -290,7 +294,7 @@ def test_batchnorm_float32_keeps_dtypes_and_counts_batches():
     assert_close(ours.running_var, theirs.running_var)
 
 
-# ----- losses ----------------------------------------------------------------------------------------------------------------
+# ----- losses -------------------------------------------------------------------------------------
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 @pytest.mark.parametrize("options", [{}, {"ignore_index": 1}, {"label_smoothing": 0.2}, {"weight": True}],
                          ids=str)
@@ -322,7 +326,7 @@ def test_cross_entropy_weight_is_a_buffer():
     assert list(loss.state_dict()) == list(tnn.CrossEntropyLoss(weight=torch.ones(2)).state_dict()) == ["weight"]
 
 
-# ----- reprs -------------------------------------------------------------------------------------------------------------------
+# ----- reprs --------------------------------------------------------------------------------------
 REPRS = [
     ("Conv1d", (3, 4, 3), {}), ("Conv2d", (3, 4, (3, 5)), {"stride": 2, "padding": 1, "bias": False}),
     ("Conv2d", (4, 4, 3), {"padding": "same", "dilation": 2, "groups": 2, "padding_mode": "reflect"}),
@@ -345,7 +349,7 @@ def test_repr_matches_pytorch(name, args, kwargs):
     assert repr(getattr(nn, name)(*args, **kwargs)) == repr(getattr(tnn, name)(*args, **kwargs))
 
 
-# ----- constructor and input errors ----------------------------------------------------------------------------------
+# ----- constructor and input errors ---------------------------------------------------------------
 ERRORS = [
     (lambda: nn.Conv2d(3, 4, 3, groups=2), ValueError, "Conv2d: in_channels must be divisible by groups. "
                                                        "Received: in_channels=3, groups=2"),
@@ -364,6 +368,7 @@ ERRORS = [
     (lambda: nn.MaxPool2d(0), ValueError, "MaxPool2d: kernel_size must be positive"),
     (lambda: nn.MinPool1d(2, stride=0), ValueError, "MinPool1d: stride must be positive"),
     (lambda: nn.AvgPool3d(2, padding=-1), ValueError, "AvgPool3d: padding must be non-negative"),
+    (lambda: nn.AvgPool2d(2, divisor_override=0), ValueError, "divisor_override must be a positive integer"),
     (lambda: nn.AdaptiveAvgPool2d((2, 0)), ValueError, r"AdaptiveAvgPool2d: output_size must be .*=\(2, 0\)"),
     (lambda: nn.AdaptiveMaxPool3d((1, 2)), ValueError, "tuple of 3 positive ints"),
     (lambda: nn.Linear(0, 3), ValueError, "Linear: in_features must be a positive integer"),
@@ -386,7 +391,7 @@ def test_errors(make, error, match):
         make()
 
 
-# ----- default initialisation -----------------------------------------------------------------------------------------------
+# ----- default initialisation ---------------------------------------------------------------------
 def kaiming_uniform_bound(fan_in, a=math.sqrt(5)):
     """PyTorch's formula, written out: gain = √(2 / (1 + a²)), bound = gain · √(3 / fan_in)."""
     return math.sqrt(2.0 / (1 + a * a)) * math.sqrt(3.0 / fan_in)
@@ -447,7 +452,7 @@ def test_manual_seed_makes_models_reproducible():
         numpy.testing.assert_array_equal(x, y, err_msg=name)
 
 
-# ----- nn.init ---------------------------------------------------------------------------------------------------------------
+# ----- nn.init ------------------------------------------------------------------------------------
 @pytest.mark.parametrize("nonlinearity, param", [("linear", None), ("conv2d", None), ("sigmoid", None),
                                                  ("tanh", None), ("relu", None), ("leaky_relu", None),
                                                  ("leaky_relu", 0.2), ("selu", None)])

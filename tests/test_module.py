@@ -16,7 +16,7 @@ from oracle import assert_close, torch
 tnn = torch.nn
 
 
-# ----- architectures built the same way in both libraries ----------------------------------------
+# ----- architectures built the same way in both libraries -----------------------------------------
 def make_net(lib):
     """A model touching every registration path: attributes, Sequential (plain and named),
     ModuleList, a shared submodule, a parameter-free layer and BatchNorm buffers."""
@@ -67,7 +67,7 @@ def torch_state_as_numpy(model):
     return {k: v.detach().numpy() for k, v in model.state_dict().items()}
 
 
-# ----- Parameter ---------------------------------------------------------------------------------------------
+# ----- Parameter ----------------------------------------------------------------------------------
 def test_parameter_defaults_copies_and_dtypes():
     source = numpy.ones((2, 3), dtype="float64")
     p = nn.Parameter(source)
@@ -82,7 +82,7 @@ def test_parameter_defaults_copies_and_dtypes():
     assert repr(p).startswith("Parameter containing:\ntensor(")
 
 
-# ----- registration --------------------------------------------------------------------------------------------
+# ----- registration -------------------------------------------------------------------------------
 def test_assignment_registers_parameters_modules_and_buffers():
     m = nn.Module()
     m.w = nn.Parameter(numpy.zeros(2, dtype="float32"))
@@ -134,7 +134,7 @@ def test_registration_errors():
         m(st.zeros(1))
 
 
-# ----- traversal: names and order as PyTorch -------------------------------------------------------------------
+# ----- traversal: names and order as PyTorch ------------------------------------------------------
 def test_names_and_order_match_pytorch():
     ours, theirs = make_net(nn), make_net(tnn)
     for method in ("named_parameters", "named_buffers", "named_modules", "named_children"):
@@ -185,7 +185,7 @@ def test_get_submodule():
         net.get_submodule("blocks.nope")
 
 
-# ----- modes and gradients ----------------------------------------------------------------------------------------
+# ----- modes and gradients ------------------------------------------------------------------------
 def test_train_and_eval_propagate():
     net = make_net(nn)
     assert all(m.training for m in net.modules())
@@ -226,7 +226,7 @@ def test_forward_hooks_see_and_replace_output():
     assert layer(st.ones(1, 3)).numpy().any()
 
 
-# ----- dtype -----------------------------------------------------------------------------------------------------------
+# ----- dtype --------------------------------------------------------------------------------------
 def test_to_converts_in_place_and_keeps_integer_buffers():
     net = make_net(nn)
     params = list(net.parameters())
@@ -241,7 +241,7 @@ def test_to_converts_in_place_and_keeps_integer_buffers():
         net.to(st.int64)
 
 
-# ----- state dicts -----------------------------------------------------------------------------------------------------
+# ----- state dicts --------------------------------------------------------------------------------
 def test_state_dict_is_an_ordered_copy():
     net = make_net(nn)
     state = net.state_dict()
@@ -323,7 +323,7 @@ def test_deepcopy_gives_independent_parameters():
     assert net.stem.conv.weight.data.any()
 
 
-# ----- containers ---------------------------------------------------------------------------------------------------------
+# ----- containers ---------------------------------------------------------------------------------
 def test_sequential_indexing_and_editing():
     a, b, c = nn.ReLU(), nn.Tanh(), nn.Identity()
     seq = nn.Sequential(a, b)
@@ -375,3 +375,21 @@ def test_module_list():
         layers.extend(nn.ReLU())
     with pytest.raises(NotImplementedError):
         layers(st.zeros(1))
+
+
+# ----- documentation ----------------------------------------------------------------------------
+def test_docstring_examples_run():
+    """The Examples in striate.nn's docstrings are executed, so they cannot drift from the code."""
+    import doctest
+    import importlib
+    import math
+
+    names = ["module", "parameter", "init", "modules.container", "modules.conv", "modules.pooling",
+             "modules.linear", "modules.flatten", "modules.activation", "modules.dropout",
+             "modules.normalization", "modules.loss"]
+    for name in names:
+        module = importlib.import_module(f"striate.nn.{name}")
+        result = doctest.testmod(module, extraglobs={"st": st, "nn": nn, "numpy": numpy, "math": math},
+                                 optionflags=doctest.NORMALIZE_WHITESPACE, verbose=False, report=False)
+        assert result.failed == 0, f"striate.nn.{name}: {result.failed} docstring example(s) failed"
+        assert result.attempted > 0, f"striate.nn.{name} has no docstring example"

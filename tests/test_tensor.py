@@ -229,6 +229,16 @@ def test_comparisons_and_logic_give_bool_tensors_without_grad():
         -mask
 
 
+def test_unsupported_operands_behave_like_python():
+    x = st.ones(2)
+    assert (x == None) is False and (x != None) is True  # noqa: E711
+    with pytest.raises(TypeError, match="unsupported operand"):
+        x + None
+    with pytest.raises(TypeError, match="unsupported operand"):
+        x - "a"
+    assert (x + [1.0, 2.0]).tolist() == [2.0, 3.0] and (x + [1.0, 2.0]).dtype == numpy.float32
+
+
 def test_clone_is_a_copy_in_the_graph():
     x = st.tensor([1.0, 2.0], requires_grad=True)
     y = x.clone()

@@ -1,4 +1,6 @@
 """Operations that move elements without changing them: clone, reshape, permute, expand, index, cat, stack."""
+import numbers
+
 from striate._backend import xp
 from striate.autograd.function import Function
 
@@ -43,9 +45,13 @@ class Expand(Function):
         return unbroadcast(gy, self.shape)
 
 
-def _is_basic_index(index):
+def _selects_each_element_once(index):
+    """True for basic indexing and for one boolean mask: no element is picked twice, so the
+    gradient can be assigned; integer arrays may repeat elements, whose gradients must add."""
+    if isinstance(index, xp.ndarray) and index.dtype == bool:
+        return True
     parts = index if isinstance(index, tuple) else (index,)
-    return all(p is None or p is Ellipsis or isinstance(p, (int, slice)) and not isinstance(p, bool)
+    return all(p is None or p is Ellipsis or isinstance(p, (slice, numbers.Integral)) and not isinstance(p, bool)
                for p in parts)
 
 
@@ -58,7 +64,7 @@ class GetItem(Function):
 
     def backward(self, gy):
         gx = xp.zeros(self.shape, dtype=gy.dtype)
-        if _is_basic_index(self.index):
+        if _selects_each_element_once(self.index):
             gx[self.index] = gy
         else:
             xp.add.at(gx, self.index, gy)

@@ -298,6 +298,8 @@ class Tensor:
         return _cast(self, dtype), _cast(other, dtype)
 
     def _binary(self, function, other, reflected=False, true_divide=False):
+        if not isinstance(other, _OPERANDS) and not is_scalar(other):
+            return NotImplemented  # Python then tries the other side, or raises its TypeError
         a, b = self._promoted(other, true_divide)
         return function.apply(b, a) if reflected else function.apply(a, b)
 
@@ -372,6 +374,8 @@ class Tensor:
 
     # ----- comparisons and logic (results never require grad) -----------------------------
     def _elementwise_no_grad(self, other, ufunc):
+        if not isinstance(other, _OPERANDS) and not is_scalar(other):
+            return NotImplemented  # t == None is False, as in PyTorch
         other = other.data if isinstance(other, Tensor) else other
         return Tensor._from_array(ufunc(self.data, other))
 
@@ -430,9 +434,12 @@ class Tensor:
     __abs__ = abs
 
     def clamp(self, min=None, max=None):
+        """Clip into [min, max]; bounds are numbers or tensors (not differentiated)."""
         if min is None and max is None:
             raise ValueError("clamp: at least one of min and max must be given")
-        return _el.Clamp.apply(self, min=min, max=max)
+        min, max = (b.data if isinstance(b, Tensor) else b for b in (min, max))
+        dtype = result_type(self, *(b if is_scalar(b) else xp.asarray(b) for b in (min, max) if b is not None))
+        return _el.Clamp.apply(_cast(self, dtype), min=min, max=max)
 
     clip = clamp
 
@@ -678,6 +685,9 @@ class Tensor:
 
     def bool(self):
         return self.to(bool_)
+
+
+_OPERANDS = (Tensor, xp.ndarray, list, tuple)
 
 
 def _unwrap_index(index):

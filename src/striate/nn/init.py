@@ -137,7 +137,7 @@ def kaiming_uniform_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", gene
     Example::
 
         >>> w = nn.Parameter(numpy.empty((16, 3, 3, 3), dtype="float32"))
-        >>> nn.init.kaiming_uniform_(w, a=math.sqrt(5))   # PyTorch's default for Conv and Linear
+        >>> w = nn.init.kaiming_uniform_(w, a=math.sqrt(5))   # PyTorch's default for Conv and Linear
     """
     _target(tensor, "kaiming_uniform_")
     if 0 in tensor.shape:

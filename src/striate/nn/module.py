@@ -74,7 +74,7 @@ class Module:
         object.__setattr__(self, "_forward_pre_hooks", {})
         object.__setattr__(self, "_forward_hooks", {})
 
-    # ----- calling ---------------------------------------------------------------------------
+    # ----- calling --------------------------------------------------------------------------------
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" function')
 
@@ -102,7 +102,7 @@ class Module:
         self._forward_hooks[handle.id] = hook
         return handle
 
-    # ----- registration ------------------------------------------------------------------------
+    # ----- registration ---------------------------------------------------------------------------
     def _require_init(self, what):
         if "_parameters" not in self.__dict__:
             raise AttributeError(f"{type(self).__name__}: cannot assign {what} before Module.__init__() "
@@ -205,7 +205,7 @@ class Module:
     def __dir__(self):
         return sorted(set(super().__dir__()) | set(self._parameters) | set(self._buffers) | set(self._modules))
 
-    # ----- traversal ----------------------------------------------------------------------------
+    # ----- traversal ------------------------------------------------------------------------------
     def named_modules(self, memo=None, prefix="", remove_duplicate=True):
         """``(name, module)`` for this module and every descendant, depth first, parents first."""
         if memo is None:
@@ -278,7 +278,7 @@ class Module:
         fn(self)
         return self
 
-    # ----- modes and gradients ------------------------------------------------------------------
+    # ----- modes and gradients --------------------------------------------------------------------
     def train(self, mode=True):
         """Set training mode (dropout active, batch norm uses batch statistics) here and below."""
         if not isinstance(mode, bool):
@@ -307,7 +307,7 @@ class Module:
             else:
                 param.grad = Tensor._from_array(xp.zeros_like(param.grad.data))
 
-    # ----- dtype -----------------------------------------------------------------------------------
+    # ----- dtype ----------------------------------------------------------------------------------
     def to(self, *args, dtype=None):
         """Convert parameters (and their gradients) and floating-point buffers to ``dtype``, in place.
 
@@ -343,7 +343,7 @@ class Module:
     def double(self):
         return self.to(xp.float64)
 
-    # ----- state -------------------------------------------------------------------------------------
+    # ----- state ----------------------------------------------------------------------------------
     def _state_items(self, prefix=""):
         """``(key, Tensor)`` for every parameter and persistent buffer, PyTorch's order, duplicates kept."""
         for name, param in self._parameters.items():
@@ -402,7 +402,7 @@ class Module:
             target.data[...] = value.astype(target.dtype, copy=False)
         return _IncompatibleKeys(missing, unexpected)
 
-    # ----- printing ----------------------------------------------------------------------------------
+    # ----- printing -------------------------------------------------------------------------------
     def extra_repr(self):
         """The settings shown between the parentheses of this module's repr; subclasses override it."""
         return ""

@@ -43,7 +43,7 @@ class LeakyReLU(Module):
     Example::
 
         >>> nn.LeakyReLU(0.1)(st.tensor([-1.0, 2.0]))
-        tensor([-0.1,  2. ])
+        tensor([-0.1000,  2.0000])
     """
 
     def __init__(self, negative_slope=0.01, inplace=False):
@@ -111,7 +111,7 @@ class Sigmoid(Module):
     Example::
 
         >>> nn.Sigmoid()(st.tensor([0.0]))
-        tensor([0.5])
+        tensor([0.5000])
     """
 
     def forward(self, input):
@@ -163,8 +163,7 @@ class Softmax(Module):
 
     Example::
 
-        >>> nn.Softmax(dim=1)(st.randn(2, 3)).sum(dim=1)
-        tensor([1., 1.])
+        >>> probabilities = nn.Softmax(dim=1)(st.randn(2, 3))   # each row sums to 1
     """
 
     def __init__(self, dim=None):

@@ -15,7 +15,6 @@ _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 
 
-
 class _ConvNd(Module):
     """Convolution over ``_rank`` spatial dimensions with a learned filter bank and bias.
 
@@ -78,7 +77,8 @@ class _ConvNd(Module):
         if self.padding == "valid":
             return [(0, 0)] * self._rank
         if self.padding == "same":
-            return [same_padding(d, k, s, dil) for d, k, s, dil in zip(size, self.kernel_size, self.stride, self.dilation)]
+            return [same_padding(d, k, s, dil)
+                    for d, k, s, dil in zip(size, self.kernel_size, self.stride, self.dilation)]
         if self.padding == "full":
             return [(dil * (k - 1),) * 2 for k, dil in zip(self.kernel_size, self.dilation)]
         return [(p, p) for p in self.padding]

@@ -16,7 +16,8 @@ class Identity(Module):
 
     Example::
 
-        >>> nn.Identity()(x) is x
+        >>> x = st.randn(3)
+        >>> nn.Identity(54, unused="anything")(x) is x
         True
     """
 

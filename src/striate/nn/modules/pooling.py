@@ -6,6 +6,7 @@ stored as given (``MaxPool2d(2)`` keeps ``kernel_size=2``), so reprs read like P
 from striate.kernels.sizes import check_non_negative, check_positive, ntuple
 from striate.nn import functional as F
 from striate.nn.module import Module
+from striate.nn.modules._validate import positive_int
 
 _SHAPE = """
     Shape:
@@ -99,32 +100,35 @@ class MaxPool3d(_MaxPoolNd):
 
 
 class MinPool1d(_MinPoolNd):
-    __doc__ = "Minimum over sliding windows of a ``(N, C, L)`` input (no PyTorch twin).\n" + _EXTREME_ARGS + _SHAPE + """
+    __doc__ = ("Minimum over sliding windows of a ``(N, C, L)`` input (no PyTorch twin).\n"
+               + _EXTREME_ARGS + _SHAPE + """
     Example::
 
         >>> nn.MinPool1d(2)(st.randn(4, 3, 10)).shape
         (4, 3, 5)
-    """
+    """)
     _rank = 1
 
 
 class MinPool2d(_MinPoolNd):
-    __doc__ = "Minimum over sliding windows of a ``(N, C, H, W)`` input (no PyTorch twin).\n" + _EXTREME_ARGS + _SHAPE + """
+    __doc__ = ("Minimum over sliding windows of a ``(N, C, H, W)`` input (no PyTorch twin).\n"
+               + _EXTREME_ARGS + _SHAPE + """
     Example::
 
         >>> nn.MinPool2d(2)(st.randn(4, 3, 10, 10)).shape
         (4, 3, 5, 5)
-    """
+    """)
     _rank = 2
 
 
 class MinPool3d(_MinPoolNd):
-    __doc__ = "Minimum over sliding windows of a ``(N, C, D, H, W)`` input (no PyTorch twin).\n" + _EXTREME_ARGS + _SHAPE + """
+    __doc__ = ("Minimum over sliding windows of a ``(N, C, D, H, W)`` input (no PyTorch twin).\n"
+               + _EXTREME_ARGS + _SHAPE + """
     Example::
 
         >>> nn.MinPool3d(2)(st.randn(4, 3, 6, 6, 6)).shape
         (4, 3, 3, 3, 3)
-    """
+    """)
     _rank = 3
 
 
@@ -134,16 +138,21 @@ class _AvgPoolNd(Module):
     _rank = None
     _functions = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}
 
-    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+                 divisor_override=None):
         super().__init__()
         stride = kernel_size if stride is None else stride
         _check_window(self, kernel_size, stride, padding)
+        if divisor_override is not None:
+            positive_int(divisor_override, "divisor_override", type(self).__name__)
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         self.ceil_mode, self.count_include_pad = bool(ceil_mode), bool(count_include_pad)
+        self.divisor_override = divisor_override
 
     def forward(self, input):
         return self._functions[self._rank](input, self.kernel_size, stride=self.stride, padding=self.padding,
-                                           ceil_mode=self.ceil_mode, count_include_pad=self.count_include_pad)
+                                           ceil_mode=self.ceil_mode, count_include_pad=self.count_include_pad,
+                                           divisor_override=self.divisor_override)
 
     def extra_repr(self):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
@@ -157,6 +166,7 @@ _AVG_ARGS = """
         ceil_mode: round the output size up instead of down.
         count_include_pad: divide by the full window size, padding included (else by the
             number of real input elements in the window).
+        divisor_override: if given, divide every window's sum by this instead.
 """
 _AVG_SHAPE = _SHAPE.replace("dilation·(kernel_size − 1) − 1", "kernel_size")
 
@@ -295,32 +305,35 @@ _ADAPTIVE_MAX_ARGS = """
 
 
 class AdaptiveMaxPool1d(_AdaptiveMaxPoolNd):
-    __doc__ = "Max pooling of ``(N, C, L)`` input to ``output_size`` cells.\n" + _ADAPTIVE_MAX_ARGS + _ADAPTIVE_SHAPE + """
+    __doc__ = ("Max pooling of ``(N, C, L)`` input to ``output_size`` cells.\n"
+               + _ADAPTIVE_MAX_ARGS + _ADAPTIVE_SHAPE + """
     Example::
 
         >>> nn.AdaptiveMaxPool1d(5)(st.randn(1, 64, 8)).shape
         (1, 64, 5)
-    """
+    """)
     _rank = 1
 
 
 class AdaptiveMaxPool2d(_AdaptiveMaxPoolNd):
-    __doc__ = "Max pooling of ``(N, C, H, W)`` input to ``output_size`` cells.\n" + _ADAPTIVE_MAX_ARGS + _ADAPTIVE_SHAPE + """
+    __doc__ = ("Max pooling of ``(N, C, H, W)`` input to ``output_size`` cells.\n"
+               + _ADAPTIVE_MAX_ARGS + _ADAPTIVE_SHAPE + """
     Example::
 
         >>> nn.AdaptiveMaxPool2d((5, 7))(st.randn(1, 64, 8, 9)).shape
         (1, 64, 5, 7)
-    """
+    """)
     _rank = 2
 
 
 class AdaptiveMaxPool3d(_AdaptiveMaxPoolNd):
-    __doc__ = "Max pooling of ``(N, C, D, H, W)`` input to ``output_size`` cells.\n" + _ADAPTIVE_MAX_ARGS + _ADAPTIVE_SHAPE + """
+    __doc__ = ("Max pooling of ``(N, C, D, H, W)`` input to ``output_size`` cells.\n"
+               + _ADAPTIVE_MAX_ARGS + _ADAPTIVE_SHAPE + """
     Example::
 
         >>> nn.AdaptiveMaxPool3d(2)(st.randn(1, 4, 8, 9, 10)).shape
         (1, 4, 2, 2, 2)
-    """
+    """)
     _rank = 3
 
 
