@@ -161,6 +161,7 @@ def test_python_conversions():
     lambda m: m.tensor([[1, 2], [3, 4]]), lambda m: m.tensor([True, False]), lambda m: m.tensor([1e-8, 1.0]),
     lambda m: m.tensor([1.5, 2.0], requires_grad=True), lambda m: m.zeros(0), lambda m: m.tensor([], dtype=m.int64),
     lambda m: m.tensor([1.0, 2.5], dtype=m.float64), lambda m: m.tensor(-3.0),
+    lambda m: m.tensor([float("nan"), 1.5]), lambda m: m.tensor([float("inf"), 1.5]),
 ])
 def test_repr_reads_like_torch(make):
     assert repr(make(st)) == repr(make(torch)).replace("torch.", "")

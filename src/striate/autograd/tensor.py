@@ -238,7 +238,8 @@ class Tensor:
 
     def item(self):
         if self.data.size != 1:
-            raise ValueError(f"item: only one-element tensors can be converted to a Python number, got shape {self.shape}")
+            raise ValueError(f"item: only one-element tensors can be converted to a Python number, "
+                             f"got shape {self.shape}")
         return self.data.reshape(()).item()
 
     def tolist(self):
@@ -261,7 +262,8 @@ class Tensor:
     def __repr__(self):
         data = self.data
         # PyTorch's style: 4 decimals, or none for whole numbers ("tensor([1., 2.])")
-        whole = data.dtype.kind != "f" or not data.size or bool(numpy.all(numpy.isfinite(data) & (data == numpy.round(data))))
+        finite = data[numpy.isfinite(data)] if data.dtype.kind == "f" else data
+        whole = data.dtype.kind != "f" or bool(numpy.all(finite == numpy.round(finite)))
         body = numpy.array2string(data, separator=", ", prefix="tensor(", precision=4,
                                   floatmode="maxprec" if whole else "fixed")
         extras = []
