@@ -4,10 +4,9 @@ Run from the repository root:
 
     python bench/bench_conv.py [--repeat 7] [--warmup 2] [--only resnet]
 
-Shapes come from LeNet-5, a CIFAR ResNet and VGG. Each figure is the median of ``--repeat``
-timed runs after ``--warmup`` untimed ones, both libraries in one process on the same arrays,
-timed in turns (striate, PyTorch, striate, ...) so both see the same load,
-in float32, PyTorch limited to the threads NumPy's BLAS uses. The ratio is
+Shapes come from LeNet-5, a CIFAR ResNet and VGG. Each figure is the median of 2 × ``--repeat``
+timed runs, in two alternating blocks per library (each after a pause and ``--warmup`` untimed
+runs), both libraries in one process on the same arrays, in float32, PyTorch limited to the threads NumPy's BLAS uses. The ratio is
 PyTorch time / striate time: above 1 striate is faster, below 1 PyTorch is. Results are
 printed as a table and written to ``bench/results/conv-<time>.json``.
 """
@@ -62,17 +61,24 @@ def numpy_blas_threads():
     return os.cpu_count()
 
 
-def median_times(fns, repeat, warmup):
-    """Median seconds of each function, timed in turns so that both see the same machine load."""
-    for _ in range(warmup):
-        for fn in fns:
-            fn()
+def median_times(fns, repeat, warmup, rounds=2, settle=0.3):
+    """Median seconds of each function, timed in blocks: ``rounds`` × (A's block, B's block).
+
+    Each library's thread pool spins for a while after its last call (OpenBLAS ~0.1 s), which
+    on a small machine steals cores from the other; so blocks are separated by a ``settle``
+    pause and each starts with ``warmup`` untimed calls. Alternating blocks over ``rounds``
+    spreads slow drifts in machine load over both libraries.
+    """
     times = [[] for _ in fns]
-    for _ in range(repeat):
+    for _ in range(rounds):
         for fn, record in zip(fns, times):
-            start = time.perf_counter()
-            fn()
-            record.append(time.perf_counter() - start)
+            time.sleep(settle)
+            for _ in range(warmup):
+                fn()
+            for _ in range(repeat):
+                start = time.perf_counter()
+                fn()
+                record.append(time.perf_counter() - start)
     return [statistics.median(t) for t in times]
 
 
@@ -120,7 +126,7 @@ def geomean(values):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=7, help="timed runs per measurement (median taken)")
+    parser.add_argument("--repeat", type=int, default=7, help="timed runs per block (two blocks per library; median taken)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed runs before timing")
     parser.add_argument("--only", default="", help="run only shapes whose name contains this text")
     args = parser.parse_args(argv)
@@ -130,7 +136,7 @@ def main(argv=None):
     print(f"NumPy {numpy.__version__} (BLAS threads {threads}), PyTorch {torch.__version__} "
           f"(threads {torch.get_num_threads()}), {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} CPUs")
-    print(f"median of {args.repeat} runs after {args.warmup} warm-up; float32; "
+    print(f"median of 2×{args.repeat} runs in alternating blocks, each after {args.warmup} warm-up; float32; "
           "ratio = PyTorch time / striate time (>1: striate faster, <1: PyTorch faster)\n")
 
     rng = numpy.random.default_rng(0)

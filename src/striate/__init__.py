@@ -9,7 +9,9 @@ from striate.autograd import (Function, Tensor, cat, enable_grad, gradcheck, is_
 from striate.autograd.tensor import bool_, float16, float32, float64, int32, int64, uint8
 from striate.creation import (arange, empty, empty_like, eye, from_numpy, full, full_like, linspace, ones, ones_like, rand,
                               rand_like, randint, randn, randn_like, randperm, zeros, zeros_like)
+from striate.errors import FormatError
 from striate.random import manual_seed
+from striate.serialization import load, load_metadata, save
 from striate import nn, optim  # noqa: E402,F401  (import striate; striate.nn works, as in PyTorch)
 
 __version__ = "0.1.0"
@@ -20,5 +22,5 @@ __all__ = [
     "zeros", "ones", "full", "empty", "zeros_like", "ones_like", "full_like", "empty_like",
     "rand", "randn", "rand_like", "randn_like", "randint", "randperm", "arange", "linspace", "eye", "from_numpy",
     "float16", "float32", "float64", "int32", "int64", "uint8", "bool_",
-    "nn", "optim",
+    "nn", "optim", "FormatError", "save", "load", "load_metadata",
 ]

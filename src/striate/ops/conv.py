@@ -2,7 +2,7 @@
 
 One ``ConvND`` serves 1-D, 2-D and 3-D. The padded input is viewed as its windows
 (``sliding_windows``, no copy), the windows are laid out once as columns, and each group's
-filters multiply them in one batched matrix product. Backward reuses the same layout: the
+filters multiply them in one matrix product for the whole batch. Backward reuses the same layout: the
 weight gradient is ``gy · colsᵀ`` and the input gradient is ``Wᵀ · gy`` scattered back onto
 the image by ``fold`` (the adjoint of taking windows).
 """
@@ -32,40 +32,47 @@ class ConvND(Function):
         windows = sliding_windows(x_padded, kernel, stride, dilation)        # (N, C, *O, *K) view
         out_size = windows.shape[2:2 + n]
         taps, positions = math.prod(kernel), math.prod(out_size)
-        # Columns keep the output positions last: the copy then runs along image rows, and
-        # the product lands directly in the (N, O, *O) layout of the result.
+        # One matrix of columns per group, with every sample's output positions side by side:
+        # a single large product per group beats one small product per sample, and the copy
+        # below runs along image rows.
         windows = windows.reshape(batch, groups, group_channels, *out_size, *kernel)  # (N, G, Cg, *O, *K)
-        cols = windows.transpose(0, 1, 2, *range(3 + n, 3 + 2 * n), *range(3, 3 + n))  # (N, G, Cg, *K, *O)
-        cols = cols.reshape(batch, groups, group_channels * taps, positions)   # (N, G, Cg·∏K, ∏O) copy
+        cols = windows.transpose(1, 2, *range(3 + n, 3 + 2 * n), 0, *range(3, 3 + n))  # (G, Cg, *K, N, *O)
+        cols = cols.reshape(groups, group_channels * taps, batch * positions)   # (G, Cg·∏K, N·∏O) copy
         w_mat = w.reshape(groups, out_channels // groups, group_channels * taps)  # (G, Og, Cg·∏K)
-        y = xp.matmul(w_mat, cols)                                              # (N, G, Og, ∏O)
-        y = y.reshape(batch, out_channels, *out_size)                           # (N, O, *O)
-        if b is not None:
-            y += b.reshape((out_channels,) + (1,) * n)
+        y_mat = xp.matmul(w_mat, cols)                                          # (G, Og, N·∏O)
+        y_mat = y_mat.reshape(out_channels, batch, positions).transpose(1, 0, 2)  # (N, O, ∏O) view
+        y = xp.empty((batch, out_channels, positions), dtype=y_mat.dtype)
+        if b is None:
+            y[...] = y_mat
+        else:
+            xp.add(y_mat, b.reshape(out_channels, 1), out=y)                    # bias added while copying
 
         need_x, need_w, _ = self.needs_input_grad
         self.cols = cols if need_w else None
         self.w_mat = w_mat if need_x else None
         self.kernel, self.stride, self.dilation, self.groups = tuple(kernel), stride, dilation, groups
         self.pad_lo, self.padded_size, self.input_size = pad_lo, x_padded.shape[2:], x.shape[2:]
-        return y
+        return y.reshape(batch, out_channels, *out_size)                        # (N, O, *O)
 
     def backward(self, gy):
         need_x, need_w, need_b = self.needs_input_grad
-        n = len(self.kernel)
+        n, groups = len(self.kernel), self.groups
         batch, out_channels, *out_size = gy.shape
-        gy_mat = gy.reshape(batch, self.groups, out_channels // self.groups, -1)          # (N, G, Og, ∏O)
         gx = gw = gb = None
         if need_b:
             gb = gy.sum(axis=(0, *range(2, 2 + n)))                             # (O,)
+        if not (need_x or need_w):
+            return gx, gw, gb
+        gy_mat = gy.reshape(batch, groups, out_channels // groups, -1)          # (N, G, Og, ∏O)
+        gy_mat = gy_mat.transpose(1, 2, 0, 3).reshape(groups, out_channels // groups, -1)  # (G, Og, N·∏O) copy
         if need_w:
-            # Σ over the batch of gy · colsᵀ, one product per (sample, group).
-            gw = xp.matmul(gy_mat, self.cols.swapaxes(-1, -2)).sum(axis=0)      # (G, Og, Cg·∏K)
+            gw = xp.matmul(gy_mat, self.cols.swapaxes(-1, -2))                 # (G, Og, Cg·∏K)
             gw = gw.reshape(out_channels, -1, *self.kernel)                     # (O, Cg, *K)
         if need_x:
-            gcols = xp.matmul(self.w_mat.swapaxes(-1, -2), gy_mat)              # (N, G, Cg·∏K, ∏O)
-            gcols = gcols.reshape(batch, -1, *self.kernel, *out_size)           # (N, C, *K, *O)
-            gwindows = gcols.transpose(0, 1, *range(2 + n, 2 + 2 * n), *range(2, 2 + n))  # (N, C, *O, *K)
+            gcols = xp.matmul(self.w_mat.swapaxes(-1, -2), gy_mat)              # (G, Cg·∏K, N·∏O)
+            gcols = gcols.reshape(groups, -1, *self.kernel, batch, *out_size)   # (G, Cg, *K, N, *O)
+            gwindows = gcols.transpose(2 + n, 0, 1, *range(3 + n, 3 + 2 * n), *range(2, 2 + n))  # (N, G, Cg, *O, *K)
+            gwindows = gwindows.reshape(batch, -1, *out_size, *self.kernel)     # (N, C, *O, *K) view
             gx = fold(gwindows, self.padded_size, self.kernel, self.stride, self.dilation)  # (N, C, *Dpadded)
             gx = crop_spatial(gx, self.pad_lo, self.input_size)                 # (N, C, *D)
         return gx, gw, gb

@@ -1,0 +1,541 @@
+"""The ``striate`` command: ``train``, ``evaluate`` and ``predict`` (also ``python -m striate``)."""
+import argparse
+import dataclasses
+import datetime
+import json
+import math
+import os
+import pathlib
+import sys
+import time
+
+import numpy
+
+_DATA_HELP = ("'sample' (the 12,000 MNIST digits shipped with striate), 'mnist:DIR' or 'fashion-mnist:DIR' "
+              "(DIR holds the four standard IDX files, raw or .gz)")
+# Per-data-set normalisation (mean, std of the training pixels in [0, 1]); predict reads it back from the checkpoint.
+_NORMALIZATION = {"sample": (0.1307, 0.3081), "mnist": (0.1307, 0.3081), "fashion-mnist": (0.2860, 0.3530)}
+_OPTIMIZERS = ("sgd", "adam", "adamw")
+_SCHEDULES = ("cosine", "onecycle", "constant")
+# Measured: LeNet-5 on the embedded digits with these reaches ~98.5% held out in well under a minute on 2 cores.
+TRAIN_DEFAULTS = {"model": "lenet5", "data": "sample", "epochs": 8, "batch_size": 64, "optimizer": "adam",
+                  "lr": 2e-3, "weight_decay": None, "schedule": "cosine", "seed": 0}
+
+
+class CommandError(Exception):
+    """A user-facing failure: printed as one line, exit status 1."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line (the reason and where to find help), exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _non_negative_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {value}")
+    return value
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {text!r}")
+    return value
+
+
+def _non_negative_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative number, got {text!r}") from None
+    if not (value >= 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a non-negative finite number, got {text!r}")
+    return value
+
+
+# ----- data ------------------------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class DataSpec:
+    """A parsed ``--data`` value: the data set's name and, for files on disk, their directory."""
+
+    name: str
+    root: str = None
+
+    @property
+    def text(self):
+        return self.name if self.root is None else f"{self.name}:{self.root}"
+
+
+def parse_data_spec(text):
+    """``"sample"``, ``"mnist:DIR"`` or ``"fashion-mnist:DIR"`` as a ``DataSpec`` (DIR made absolute)."""
+    name, colon, root = str(text).partition(":")
+    name = name.strip().lower()
+    if name == "sample" and not colon:
+        return DataSpec("sample")
+    if name in ("mnist", "fashion-mnist") and root:
+        return DataSpec(name, os.path.abspath(os.path.expanduser(root)))
+    if name in ("mnist", "fashion-mnist"):
+        raise ValueError(f"--data {text!r}: give the directory of the IDX files, e.g. '{name}:data/{name}'")
+    raise ValueError(f"--data: expected {_DATA_HELP}; got {text!r}")
+
+
+def _data_arg(text):
+    try:
+        return parse_data_spec(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def load_split(spec, train):
+    """``(images uint8 (N, 28, 28), labels int64 (N,), class names)`` of one split of ``spec``."""
+    from striate.data.datasets import MNIST, Digits, FashionMNIST
+    if spec.name == "sample":
+        dataset = Digits(train=train)
+    else:
+        dataset = {"mnist": MNIST, "fashion-mnist": FashionMNIST}[spec.name](spec.root, train=train)
+    return dataset.data, dataset.targets, list(dataset.classes)
+
+
+def to_model_input(images, mean, std):
+    """uint8 images ``(N, H, W)`` or ``(N, H, W, C)`` → float32 ``(N, C, H, W)``, scaled to [0, 1] and normalised.
+
+    Training, ``evaluate`` and ``predict`` all go through this one function, so an image is
+    prepared exactly as the network saw its training data.
+    """
+    from striate.data.transforms import Normalize
+    images = numpy.asarray(images)
+    nchw = images[:, None] if images.ndim == 3 else images.transpose(0, 3, 1, 2)  # (N, H, W, C) -> (N, C, H, W)
+    x = numpy.ascontiguousarray(nchw, dtype=numpy.float32)
+    x /= 255  # as transforms.ToArray does
+    return Normalize(mean, std)(x)
+
+
+def _loader(images, labels, mean, std, batch_size, shuffle=False, seed=None):
+    from striate.data import DataLoader, TensorDataset
+    dataset = TensorDataset(to_model_input(images, mean, std), numpy.asarray(labels, dtype=numpy.int64))
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, seed=seed)
+
+
+def _model_kwargs(name, num_classes, channels, size):
+    """The arguments that fit model ``name`` to images of ``channels``×``size``×``size`` and ``num_classes``."""
+    import inspect
+
+    from striate.models import model_entry
+    accepted = inspect.signature(model_entry(name).builder).parameters
+    candidates = {"num_classes": num_classes, "in_channels": channels, "input_size": size,
+                  "in_features": channels * size * size}
+    return {key: value for key, value in candidates.items() if key in accepted}
+
+
+# ----- train -----------------------------------------------------------------------------------------------
+def _make_optimizer(name, parameters, lr, weight_decay):
+    from striate import optim
+    extra = {} if weight_decay is None else {"weight_decay": weight_decay}
+    if name == "sgd":
+        return optim.SGD(parameters, lr=lr, momentum=0.9, **extra)
+    return {"adam": optim.Adam, "adamw": optim.AdamW}[name](parameters, lr=lr, **extra)
+
+
+def _make_scheduler(name, optimizer, epochs, steps_per_epoch, lr):
+    from striate.optim import lr_scheduler
+    if name == "cosine":
+        return lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+    if name == "onecycle":
+        return lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=epochs * steps_per_epoch)
+    return None
+
+
+def _default_out(model):
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = pathlib.Path("runs") / f"{model}-{stamp}"
+    number = 1
+    while out.exists():
+        number += 1
+        out = pathlib.Path("runs") / f"{model}-{stamp}-{number}"
+    return out
+
+
+def _resolve_train_args(args):
+    """The run's settings: defaults, or when resuming the checkpoint's (only ``--epochs`` and ``--out`` may change)."""
+    given = {key: getattr(args, key) for key in TRAIN_DEFAULTS if getattr(args, key) is not None}
+    if "data" in given:
+        given["data"] = given["data"].text
+    if args.resume is None:
+        return {**TRAIN_DEFAULTS, **given}, None
+    from striate.tools.checkpoint import load_checkpoint
+    saved = load_checkpoint(args.resume)
+    recorded = saved.meta.get("args")
+    if not isinstance(recorded, dict) or set(TRAIN_DEFAULTS) - set(recorded):
+        raise CommandError(f"{saved.path} was not written by 'striate train', so it cannot be resumed from "
+                           "the command line; use striate.tools.train.fit(..., resume=...)")
+    for key, value in given.items():
+        if key != "epochs" and value != recorded[key]:
+            flag = "--" + key.replace("_", "-")
+            raise CommandError(f"cannot change {flag} when resuming: the checkpoint was trained with "
+                               f"{flag} {recorded[key]}, got {value}")
+    return {**recorded, **given}, saved
+
+
+def cmd_train(args):
+    out = sys.stdout
+    import striate as st
+    from striate.models import get_model
+    from striate.tools.checkpoint import CheckpointWriter
+    from striate.tools.train import fit
+
+    settings, resume = _resolve_train_args(args)
+    spec = parse_data_spec(settings["data"])
+    if resume is not None and settings["epochs"] <= resume.epoch:
+        raise CommandError(f"the checkpoint {resume.path} has already trained {resume.epoch} epochs; "
+                           f"pass --epochs N with N > {resume.epoch} to train further")
+    train_images, train_labels, classes = load_split(spec, train=True)
+    test_images, test_labels, _ = load_split(spec, train=False)
+    mean, std = _NORMALIZATION[spec.name]
+    channels, size = 1, train_images.shape[1]
+
+    st.manual_seed(settings["seed"])
+    kwargs = _model_kwargs(settings["model"], len(classes), channels, size)
+    model = get_model(settings["model"], **kwargs)
+    train_loader = _loader(train_images, train_labels, mean, std, settings["batch_size"], shuffle=True,
+                           seed=settings["seed"])
+    test_loader = _loader(test_images, test_labels, mean, std, 500)
+    optimizer = _make_optimizer(settings["optimizer"], model.parameters(), settings["lr"], settings["weight_decay"])
+    scheduler = _make_scheduler(settings["schedule"], optimizer, settings["epochs"], len(train_loader),
+                                settings["lr"])
+    if resume is not None and scheduler is not None and settings["epochs"] != resume.meta["args"]["epochs"]:
+        raise CommandError(f"cannot change --epochs when resuming: the {settings['schedule']} learning-rate schedule "
+                           f"was planned for {resume.meta['args']['epochs']} epochs (only a run with "
+                           "--schedule constant can be extended)")
+
+    run_dir = pathlib.Path(args.out) if args.out else (resume.path.parent if resume else _default_out(settings["model"]))
+    metadata = {
+        "args": settings,
+        "data": {"spec": spec.text, "name": spec.name, "root": spec.root},
+        "classes": classes,
+        "normalize": {"mean": [mean], "std": [std]},
+        "input": {"channels": channels, "height": size, "width": size, "foreground": "light on dark"},
+    }
+    writer = CheckpointWriter(run_dir, model_name=settings["model"], model_kwargs=kwargs, metadata=metadata)
+    count = sum(p.numel() for p in model.parameters())
+    optimizer_text = f"{type(optimizer).__name__} lr {settings['lr']:g}" + (
+        f" ({settings['schedule']} schedule)" if scheduler is not None else "")
+    start = f"resuming from epoch {resume.epoch} of " if resume else ""
+    print(f"{start}{settings['model']} ({count:,} parameters) on {spec.text}: {len(train_labels):,} training / "
+          f"{len(test_labels):,} held-out images, {settings['epochs']} epochs, batch {settings['batch_size']}, "
+          f"{optimizer_text}, seed {settings['seed']}", file=out)
+    print(f"writing checkpoints and metrics to {run_dir}/", file=out, flush=True)
+    begin = time.perf_counter()
+    try:
+        history = fit(model, train_loader, test_loader, optimizer, settings["epochs"], scheduler=scheduler,
+                      checkpoint=writer, resume=resume, progress="auto", stream=out)
+    except KeyboardInterrupt:
+        print(f"striate train: interrupted; every finished epoch is saved: continue with "
+              f"'striate train --resume {run_dir}'", file=sys.stderr)
+        return 130
+    elapsed = time.perf_counter() - begin
+    final = history[-1]
+    correct = round(final["val_accuracy"] * len(test_labels))
+    print(f"held-out accuracy {final['val_accuracy']:.2%} ({correct:,}/{len(test_labels):,}) after "
+          f"{final['epoch']} epochs; trained in {elapsed:.1f} s", file=out)
+    print(f"checkpoint: {run_dir / 'checkpoint.json'}\n"
+          f"next: striate evaluate {run_dir}   |   striate predict {run_dir} IMAGE.png", file=out)
+    return 0
+
+
+# ----- evaluate --------------------------------------------------------------------------------------------
+def _load_for_inference(path):
+    """``(checkpoint, model in eval mode, mean, std)`` from a checkpoint path or run directory."""
+    from striate.errors import FormatError
+    from striate.tools.checkpoint import load_checkpoint
+    checkpoint = load_checkpoint(path)
+    try:
+        model = checkpoint.build_model()
+    except RuntimeError as error:  # a state-dict mismatch: the weights do not fit the recorded model
+        raise FormatError(f"{checkpoint.path}: the weights do not fit model "
+                          f"{checkpoint.meta['model'].get('name')!r}: {str(error).splitlines()[-1].strip()}") from None
+    normalize = checkpoint.meta.get("normalize") or {}
+    if "mean" not in normalize or "std" not in normalize:
+        raise FormatError(f"{checkpoint.path}: the checkpoint does not record its normalisation "
+                          "(written by fit without 'normalize' metadata?)")
+    return checkpoint, model, normalize["mean"], normalize["std"]
+
+
+def _table(rows, header):
+    widths = [max(len(str(row[i])) for row in [header] + rows) for i in range(len(header))]
+    lines = ["  ".join(str(cell).rjust(width) for cell, width in zip(row, widths)) for row in [header] + rows]
+    return "\n".join(lines)
+
+
+def cmd_evaluate(args):
+    out = sys.stdout
+    from striate.tools.train import evaluate
+
+    checkpoint, model, mean, std = _load_for_inference(args.checkpoint)
+    if args.data is not None:
+        spec = args.data
+    else:
+        recorded = (checkpoint.meta.get("data") or {}).get("spec")
+        if recorded is None:
+            raise CommandError(f"{checkpoint.path} does not record its data set; pass --data")
+        spec = parse_data_spec(recorded)
+    images, labels, classes = load_split(spec, train=False)
+    num_classes = len(checkpoint.meta.get("classes") or classes)
+    if num_classes != len(classes):
+        raise CommandError(f"the model has {num_classes} classes but {spec.text} has {len(classes)}")
+    result = evaluate(model, _loader(images, labels, mean, std, args.batch_size), num_classes=num_classes)
+    if args.json:
+        report = {"checkpoint": str(checkpoint.path), "epoch": checkpoint.epoch, "data": spec.text,
+                  "classes": classes, **result.to_dict()}
+        print(json.dumps(report), file=out)
+        return 0
+    print(f"{checkpoint.meta['model'].get('name')} after {checkpoint.epoch} epochs, on the {spec.text} test split "
+          f"({result.count:,} images)", file=out)
+    print(f"accuracy {result.accuracy:.2%}   loss {result.loss:.4f}\n", file=out)
+    per_class = result.confusion_matrix.sum(axis=1)
+    rows = [[index, name, f"{a:.2%}" if not math.isnan(a) else "-", int(n)]
+            for index, (name, a, n) in enumerate(zip(classes, result.per_class_accuracy, per_class))]
+    print("per-class accuracy\n" + _table(rows, ["#", "class", "accuracy", "images"]) + "\n", file=out)
+    matrix = [[f"true {i}"] + [int(v) for v in row] for i, row in enumerate(result.confusion_matrix)]
+    print("confusion matrix (rows: true class, columns: predicted class)\n"
+          + _table(matrix, [""] + [str(i) for i in range(num_classes)]), file=out)
+    return 0
+
+
+# ----- predict ---------------------------------------------------------------------------------------------
+def read_image(path, channels, height, width, invert="auto"):
+    """An image file as uint8 ``(H, W)`` (or ``(H, W, 3)``) the way the network saw its training images.
+
+    Converted to grayscale (or RGB), resized to ``height``×``width``, and, for ``invert``:
+    ``"yes"`` turns dark-on-light into light-on-dark, ``"no"`` leaves it, ``"auto"`` inverts
+    when the image's border is mostly light (ink on paper), since MNIST-style digits are
+    light strokes on a dark background.
+    """
+    try:
+        from PIL import Image
+    except ImportError:
+        raise CommandError("striate predict needs Pillow to read images: pip install 'striate[cli]'") from None
+    with Image.open(path) as image:
+        image.load()
+        image = image.convert("L" if channels == 1 else "RGB")
+        image = image.resize((width, height), Image.Resampling.LANCZOS)
+        array = numpy.asarray(image, dtype=numpy.uint8)
+    if invert == "auto":
+        border = numpy.concatenate([array[0].ravel(), array[-1].ravel(), array[:, 0].ravel(), array[:, -1].ravel()])
+        invert = "yes" if border.mean() > 127 else "no"
+    return 255 - array if invert == "yes" else array
+
+
+def cmd_predict(args):
+    out = sys.stdout
+    import striate as st
+    from striate.nn import functional as F
+
+    checkpoint, model, mean, std = _load_for_inference(args.checkpoint)
+    shape = checkpoint.meta.get("input") or {"channels": 1, "height": 28, "width": 28}
+    classes = checkpoint.meta.get("classes")
+    images = []
+    for path in args.images:
+        try:
+            images.append(read_image(path, shape["channels"], shape["height"], shape["width"], args.invert))
+        except FileNotFoundError:
+            raise FileNotFoundError(f"no image at {path}") from None
+        except OSError as error:  # PIL.UnidentifiedImageError and friends
+            raise CommandError(f"cannot read image {path}: {error}") from None
+    with st.no_grad():
+        probabilities = F.softmax(model(st.tensor(to_model_input(numpy.stack(images), mean, std))), dim=1).numpy()
+    k = min(args.top_k, probabilities.shape[1])
+    results = []
+    for path, row in zip(args.images, probabilities):
+        top = numpy.argsort(-row, kind="stable")[:k]
+        results.append({"image": str(path), "top_k": [
+            {"class": int(i), "name": classes[i] if classes else str(i), "probability": float(row[i])} for i in top]})
+    if args.json:
+        print(json.dumps({"checkpoint": str(checkpoint.path), "predictions": results}), file=out)
+        return 0
+    for result in results:
+        guesses = "   ".join(f"{g['name']} {g['probability']:.2%}" for g in result["top_k"])
+        print(f"{result['image']}: {guesses}", file=out)
+    return 0
+
+
+# ----- the parser ------------------------------------------------------------------------------------------
+_MAIN_EPILOG = """\
+examples:
+  striate train                              train LeNet-5 on the digits shipped with striate (~1 minute)
+  striate evaluate runs/lenet5-20250101-120000
+  striate predict runs/lenet5-20250101-120000 my_digit.png
+  striate train --help                       all the training options
+
+Run 'striate COMMAND --help' for the options of each command.
+"""
+
+_TRAIN_EPILOG = """\
+examples:
+  striate train                                      LeNet-5 on the embedded digits, defaults below
+  striate train --epochs 3 --out runs/quick          a shorter run into a directory of your choice
+  striate train --model mlp                          the fully connected baseline, for comparison
+  striate train --data mnist:data/mnist --epochs 10  the full MNIST (60,000 images) from its IDX files
+  striate train --resume runs/quick                  continue an interrupted run where it stopped (same
+                                                     results as an uninterrupted run)
+
+The run directory gets checkpoint.json + checkpoint-epochNNNN.safetensors (weights and optimizer
+state, rewritten after every epoch) and metrics.json (loss and accuracy of every epoch).
+defaults: --model {model} --data {data} --epochs {epochs} --batch-size {batch_size} --optimizer {optimizer}
+          --lr {lr:g} --schedule {schedule} --seed {seed}
+models:
+{models}
+"""
+
+_EVALUATE_EPILOG = """\
+examples:
+  striate evaluate runs/lenet5-20250101-120000            accuracy, per-class accuracy, confusion matrix
+  striate evaluate runs/lenet5-20250101-120000 --json     the same as one JSON object
+  striate evaluate runs/a/checkpoint.json --data mnist:data/mnist
+
+CHECKPOINT is a run directory, its checkpoint.json, or a checkpoint-epochNNNN.safetensors file.
+By default the model is evaluated on the test split of the data it was trained on.
+"""
+
+_PREDICT_EPILOG = """\
+examples:
+  striate predict runs/lenet5-20250101-120000 seven.png
+  striate predict runs/lenet5-20250101-120000 *.png --top-k 1
+
+Images (PNG, JPEG, ... anything Pillow reads) are converted to grayscale, resized to 28x28 and
+normalised exactly as the training images were. The training digits are light strokes on a dark
+background (MNIST's convention); with --invert auto (the default) an image whose border is mostly
+light, such as dark ink on white paper, is inverted first. For best results the digit should be
+centred and fill most of the image with a small margin, as in MNIST.
+"""
+
+
+def build_parser():
+    """The ``striate`` argument parser with its ``train``, ``evaluate`` and ``predict`` commands."""
+    from striate.models import list_models, model_entry
+
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = _Parser(prog="striate", formatter_class=formatter, epilog=_MAIN_EPILOG,
+                     description="striate: convolutional neural networks from first principles, on NumPy. "
+                                 "Train a CNN, evaluate it, and use it on your own images.")
+    parser.add_argument("--version", action="version", version=f"striate {_version()}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+
+    models_text = "\n".join(f"  {name:<8} {model_entry(name).description}" for name in list_models())
+    train = commands.add_parser(
+        "train", help="train a model and save checkpoints and metrics", formatter_class=formatter,
+        description="Train a model, printing loss and accuracy each epoch and saving a checkpoint after each one.",
+        epilog=_TRAIN_EPILOG.format(models=models_text, **TRAIN_DEFAULTS))
+    train.add_argument("--model", choices=list_models(), help="the architecture (default: lenet5)")
+    train.add_argument("--data", type=_data_arg, metavar="DATA", help=f"the data set: {_DATA_HELP} (default: sample)")
+    train.add_argument("--epochs", type=_positive_int, metavar="N",
+                       help="total epochs (passes over the training images); when resuming, train up to epoch N")
+    train.add_argument("--batch-size", type=_positive_int, metavar="B", help="images per update step (default: 64)")
+    train.add_argument("--optimizer", choices=_OPTIMIZERS,
+                       help="adam, adamw, or sgd (with momentum 0.9) (default: adam)")
+    train.add_argument("--lr", type=_positive_float, metavar="LR", help="learning rate (default: 0.002)")
+    train.add_argument("--weight-decay", type=_non_negative_float, metavar="WD",
+                       help="weight decay (default: the optimizer's own, 0 for adam/sgd, 0.01 for adamw)")
+    train.add_argument("--schedule", choices=_SCHEDULES,
+                       help="learning-rate schedule: cosine decay over the epochs, one-cycle, or constant "
+                            "(default: cosine)")
+    train.add_argument("--seed", type=_non_negative_int, metavar="S",
+                       help="random seed for initialisation and shuffling; the same seed gives the same "
+                            "model (default: 0)")
+    train.add_argument("--out", metavar="DIR",
+                       help="run directory for checkpoints and metrics.json (default: runs/MODEL-TIMESTAMP, "
+                            "or the checkpoint's directory with --resume)")
+    train.add_argument("--resume", metavar="CHECKPOINT",
+                       help="continue a run from a run directory or checkpoint file, with its settings")
+    train.set_defaults(handler=cmd_train)
+
+    evaluate = commands.add_parser(
+        "evaluate", help="accuracy, per-class accuracy and confusion matrix of a checkpoint",
+        formatter_class=formatter, epilog=_EVALUATE_EPILOG,
+        description="Measure a trained model on held-out images: accuracy, accuracy per class, and the "
+                    "confusion matrix (which classes it mistakes for which).")
+    evaluate.add_argument("checkpoint", metavar="CHECKPOINT", help="a run directory or checkpoint file")
+    evaluate.add_argument("--data", type=_data_arg, metavar="DATA",
+                          help=f"evaluate on the test split of: {_DATA_HELP} (default: the training data's)")
+    evaluate.add_argument("--batch-size", type=_positive_int, default=500, metavar="B",
+                          help="images per forward pass (default: 500)")
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    evaluate.set_defaults(handler=cmd_evaluate)
+
+    predict = commands.add_parser(
+        "predict", help="classify image files with a trained model", formatter_class=formatter,
+        epilog=_PREDICT_EPILOG,
+        description="Classify image files: print the K most likely classes of each, with their probabilities.")
+    predict.add_argument("checkpoint", metavar="CHECKPOINT", help="a run directory or checkpoint file")
+    predict.add_argument("images", metavar="IMAGE", nargs="+", help="image files to classify")
+    predict.add_argument("--top-k", type=_positive_int, default=3, metavar="K",
+                         help="how many classes to show per image (default: 3)")
+    predict.add_argument("--invert", choices=("auto", "yes", "no"), default="auto",
+                         help="invert dark-on-light images to light-on-dark like the training digits "
+                              "(default: auto, decided from the image border)")
+    predict.add_argument("--json", action="store_true", help="print one JSON object instead of lines")
+    predict.set_defaults(handler=cmd_predict)
+    return parser
+
+
+def _version():
+    from striate import __version__
+    return __version__
+
+
+def _one_line(error):
+    text = " ".join(part.strip() for part in str(error).splitlines() if part.strip())
+    return text or type(error).__name__
+
+
+def main(argv=None):
+    """Run the ``striate`` command with ``argv`` (default ``sys.argv[1:]``); returns the exit status.
+
+    Failures the user can fix (bad arguments, missing or corrupt files, a diverged run) print
+    one line, ``striate: error: ...``, to stderr and return a non-zero status, not a traceback.
+    """
+    from striate.errors import FormatError
+    from striate.tools.train import TrainingDiverged
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return args.handler(args)
+    except FileNotFoundError as error:
+        message = error.strerror and error.filename and f"{error.strerror}: {error.filename}"
+        print(f"striate {args.command}: error: {message or _one_line(error)}", file=sys.stderr)
+    except (CommandError, FormatError, ValueError, TrainingDiverged) as error:
+        print(f"striate {args.command}: error: {_one_line(error)}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print(f"striate {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # The reader of our output went away (e.g. '| head'); say nothing more.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    return 1
+
+
+__all__ = ["main", "build_parser", "parse_data_spec", "to_model_input", "read_image", "TRAIN_DEFAULTS"]
