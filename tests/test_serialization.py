@@ -365,6 +365,23 @@ def test_truncated_tensor_data_detected(tmp_path, rng):
             load_bytes(data[:-cut])
 
 
+def test_file_shrinking_while_read_is_format_error_not_a_hang(tmp_path, monkeypatch):
+    import striate.serialization as serialization
+
+    path = tmp_path / "w.safetensors"
+    st.save({"a": np.zeros(2 ** 16, np.float32)}, path)  # larger than the reader's buffer
+    real_read_header = serialization._read_header
+
+    def read_header_then_truncate(file, size, where):
+        header = real_read_header(file, size, where)
+        os.truncate(path, size - 10)  # another process cuts the file after the header was checked
+        return header
+
+    monkeypatch.setattr(serialization, "_read_header", read_header_then_truncate)
+    with pytest.raises(st.FormatError, match=r"file is truncated: expected 10 more bytes of tensor data"):
+        st.load(path)
+
+
 def test_missing_file_is_os_error_not_format_error(tmp_path):
     with pytest.raises(FileNotFoundError):
         st.load(tmp_path / "nope.safetensors")
@@ -580,8 +597,8 @@ VALID = build({"__metadata__": {"k": "v"}, "a": entry("F32", [2], 0, 8), "b": en
 
 
 @FUZZ
-@given(hs.lists(hs.tuples(hs.integers(0, len(VALID) - 1), hs.sampled_from(b'0123456789{}[]",: -') | hs.integers(0, 255)),
-                max_size=4),
+@given(hs.lists(hs.tuples(hs.integers(0, len(VALID) - 1),
+                          hs.sampled_from(b'0123456789{}[]",: -') | hs.integers(0, 255)), max_size=4),
        hs.just(0) | hs.integers(0, 14) | hs.integers(0, len(VALID)), hs.binary(max_size=4))
 def test_mutated_valid_file_loads_or_raises_format_error(edits, trim, extra):
     data = bytearray(VALID)

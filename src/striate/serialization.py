@@ -27,6 +27,7 @@ import sys
 
 import numpy as np
 
+from striate.autograd.tensor import Tensor
 from striate.errors import FormatError
 from striate.io import atomic_open
 
@@ -101,7 +102,7 @@ def _prepare(state_dict, metadata, op):
             raise TypeError(f"{op}: tensor names must be str, got {type(name).__name__} {name!r}")
         if name == _METADATA_KEY:
             raise ValueError(f"{op}: the name {_METADATA_KEY!r} is reserved for the metadata")
-        array = _as_little_endian_array(value, name, op)
+        array = _as_supported_array(value, name, op)
         entries.append((name, array, _CODES[array.dtype.kind, array.dtype.itemsize]))
     # The reference writer's order: widest dtype first, then by name; it keeps every tensor aligned
     # to its item size, since the header is padded to a multiple of 8.
@@ -125,20 +126,17 @@ def _prepare(state_dict, metadata, op):
     return len(text).to_bytes(8, "little") + text, [array for _, array, _ in entries]
 
 
-def _as_little_endian_array(value, name, op):
-    """The value as a C-contiguous little-endian array (no copy when it already is one)."""
-    from striate.autograd.tensor import Tensor  # the file format does not need autograd at import time
-
+def _as_supported_array(value, name, op):
+    """The value as an array of a dtype safetensors can store (no copy)."""
     if isinstance(value, Tensor):
         value = value.data
     if not isinstance(value, (np.ndarray, np.generic)):
         raise TypeError(f"{op}: value of {name!r} must be a NumPy array or a Tensor, got {type(value).__name__}")
-    dtype = np.asarray(value).dtype
-    if dtype.fields is not None or (dtype.kind, dtype.itemsize) not in _CODES:
-        raise TypeError(f"{op}: value of {name!r} has dtype {dtype}, which safetensors cannot store; supported: "
-                        f"float64/32/16, int64/32/16/8, uint64/32/16/8, bool")
-    # order="C" keeps 0-d arrays 0-d (ascontiguousarray makes them 1-d on NumPy < 2).
-    return np.asarray(value, dtype=dtype.newbyteorder("<"), order="C")
+    array = np.asarray(value)
+    if array.dtype.fields is not None or (array.dtype.kind, array.dtype.itemsize) not in _CODES:
+        raise TypeError(f"{op}: value of {name!r} has dtype {array.dtype}, which safetensors cannot store; "
+                        f"supported: float64/32/16, int64/32/16/8, uint64/32/16/8, bool")
+    return array
 
 
 def _checked_metadata(metadata, op):
@@ -152,6 +150,13 @@ def _checked_metadata(metadata, op):
 
 
 def _write_array(file, array):
+    """Write the array's bytes, little-endian and in C order.
+
+    Arrays are converted one at a time, so a non-contiguous or big-endian array costs one
+    temporary copy of itself, never a copy of the whole file.
+    """
+    # order="C" keeps 0-d arrays 0-d (ascontiguousarray makes them 1-d on NumPy < 2).
+    array = np.asarray(array, dtype=array.dtype.newbyteorder("<"), order="C")
     # A flat uint8 view of the contiguous array: written straight from its memory, no copy.
     file.write(array.reshape(-1).view(np.uint8))
 
@@ -179,7 +184,7 @@ def load(path):
 
 
 def load_metadata(path):
-    """The ``__metadata__`` str → str dict of a safetensors file (empty if it has none); the header is fully checked."""
+    """The ``__metadata__`` str → str dict of a safetensors file (empty if none), after checking the whole header."""
     where = os.fspath(path)
     with open(path, "rb") as file:
         return _read_header(file, os.fstat(file.fileno()).st_size, where).metadata

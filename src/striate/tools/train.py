@@ -270,8 +270,7 @@ def fit(model, train_loader, val_loader, optimizer, epochs, *, loss_fn=None, sch
             are restored, so the result equals an uninterrupted run bit for bit.
         progress: ``"auto"`` (a tqdm bar when tqdm is installed and stderr is a terminal),
             True or False. Without a bar, only the per-epoch lines are printed.
-        stream: where the per-epoch lines go (default ``sys.stdout``); None-like ``False``
-            silences them.
+        stream: where the per-epoch lines go (default ``sys.stdout``); ``False`` prints nothing.
 
     Returns:
         The history: a list of per-epoch record dicts (including resumed epochs).
