@@ -9,7 +9,7 @@ import pytest
 import striate as st
 from striate.data.datasets import Digits
 from striate.tools.checkpoint import load_checkpoint
-from striate.tools.cli import main, parse_data_spec, to_model_input
+from striate.tools.cli import main, parse_data_spec, read_image, to_model_input
 
 PIL = pytest.importorskip("PIL.Image")
 
@@ -90,9 +90,22 @@ def write_digit_pngs(directory):
         path = directory / f"digit{i}.png"
         PIL.fromarray(test.data[i]).save(path)                              # white on black, 28×28
         paths.append(path)
-    big = directory / "paper.png"                                            # dark ink on white paper, RGB, 100×100
-    PIL.fromarray(255 - test.data[0]).convert("RGB").resize((100, 100)).save(big)
-    return paths + [big]
+    big = directory / "paper.png"                                            # dark ink on white paper, RGB, 112×112
+    PIL.fromarray(255 - test.data[0]).convert("RGB").resize((112, 112), PIL.Resampling.NEAREST).save(big)
+    clear = directory / "transparent.png"                                   # black ink on a transparent background
+    rgba = numpy.zeros((28, 28, 4), numpy.uint8)
+    rgba[..., 3] = test.data[0]
+    PIL.fromarray(rgba, "RGBA").resize((112, 112), PIL.Resampling.NEAREST).save(clear)
+    return paths + [big, clear]
+
+
+def test_read_image_turns_other_conventions_into_training_digits(tmp_path):
+    original = Digits(train=False).data[0].astype(float)
+    for path in write_digit_pngs(tmp_path)[-2:]:
+        image = read_image(path, channels=1, height=28, width=28)
+        assert image.shape == (28, 28) and image.dtype == numpy.uint8
+        assert numpy.abs(image - original).mean() < 8, path.name     # inverted back, scaled back
+        assert numpy.abs(read_image(path, 1, 28, 28, invert="no") - original).mean() > 100
 
 
 def test_predict_top_k(trained, tmp_path, capsys):

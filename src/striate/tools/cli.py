@@ -391,7 +391,7 @@ def cmd_predict(args):
 # ----- the parser ------------------------------------------------------------------------------------------
 _MAIN_EPILOG = """\
 examples:
-  striate train                              train LeNet-5 on the digits shipped with striate (~1 minute)
+  striate train                              train LeNet-5 on the digits shipped with striate (< 1 minute)
   striate evaluate runs/lenet5-20250101-120000
   striate predict runs/lenet5-20250101-120000 my_digit.png
   striate train --help                       all the training options
