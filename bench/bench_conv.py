@@ -2,7 +2,7 @@
 
 Run from the repository root:
 
-    python bench/bench_conv.py [--repeat 7] [--warmup 2] [--only resnet]
+    python bench/bench_conv.py [--repeat 7] [--warmup 2] [--only resnet] [--threads 1]
 
 Shapes come from LeNet-5, a CIFAR ResNet and VGG. Each figure is the median of 2 × ``--repeat``
 timed runs, in two alternating blocks per library (each after a pause and ``--warmup`` untimed
@@ -43,22 +43,25 @@ SHAPES = [
 ]
 
 
-def numpy_blas_threads():
-    """Threads NumPy's BLAS will use: asked of OpenBLAS itself when it can be found, else the CPU count."""
-    try:
-        from threadpoolctl import threadpool_info
-        counts = [p["num_threads"] for p in threadpool_info() if p.get("internal_api") in ("openblas", "mkl", "blis")]
-        if counts:
-            return counts[0]
-    except ImportError:
-        pass
-    libs = glob.glob(os.path.join(os.path.dirname(numpy.__file__), os.pardir, "numpy.libs", "*openblas*"))
-    for path in libs:
+def _openblas():
+    """NumPy's bundled OpenBLAS and its symbol prefix, or None when NumPy uses another BLAS."""
+    for path in glob.glob(os.path.join(os.path.dirname(numpy.__file__), os.pardir, "numpy.libs", "*openblas*")):
         lib = ctypes.CDLL(path)
-        for symbol in ("scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_", "openblas_get_num_threads"):
-            if hasattr(lib, symbol):
-                return int(getattr(lib, symbol)())
-    return os.cpu_count()
+        for prefix, suffix in (("scipy_openblas", "64_"), ("openblas", "64_"), ("openblas", "")):
+            if hasattr(lib, f"{prefix}_get_num_threads{suffix}"):
+                return lib, prefix, suffix
+    return None
+
+
+def numpy_blas_threads(set_to=None):
+    """Threads NumPy's BLAS uses (after setting them to ``set_to``); the CPU count if OpenBLAS is not found."""
+    found = _openblas()
+    if found is None:
+        return os.cpu_count()
+    lib, prefix, suffix = found
+    if set_to is not None:
+        getattr(lib, f"{prefix}_set_num_threads{suffix}")(set_to)
+    return int(getattr(lib, f"{prefix}_get_num_threads{suffix}")())
 
 
 def median_times(fns, repeat, warmup, rounds=2, settle=0.3):
@@ -129,9 +132,11 @@ def main(argv=None):
     parser.add_argument("--repeat", type=int, default=7, help="timed runs per block (two blocks per library; median taken)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed runs before timing")
     parser.add_argument("--only", default="", help="run only shapes whose name contains this text")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads for both libraries (default: what NumPy's BLAS uses, all cores)")
     args = parser.parse_args(argv)
 
-    threads = numpy_blas_threads()
+    threads = numpy_blas_threads(set_to=args.threads)
     torch.set_num_threads(threads)
     print(f"NumPy {numpy.__version__} (BLAS threads {threads}), PyTorch {torch.__version__} "
           f"(threads {torch.get_num_threads()}), {platform.processor() or platform.machine()}, "

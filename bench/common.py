@@ -1,0 +1,87 @@
+"""Shared helpers for the benchmarks: thread counts, machine load, timed blocks, result files."""
+import ctypes
+import glob
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+
+import numpy
+
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+
+
+def numpy_blas_threads():
+    """Threads NumPy's BLAS will use: from threadpoolctl when installed, else asked of OpenBLAS, else the CPU count."""
+    try:
+        from threadpoolctl import threadpool_info
+        counts = [p["num_threads"] for p in threadpool_info() if p.get("internal_api") in ("openblas", "mkl", "blis")]
+        if counts:
+            return counts[0]
+    except ImportError:
+        pass
+    libs = glob.glob(os.path.join(os.path.dirname(numpy.__file__), os.pardir, "numpy.libs", "*openblas*"))
+    for path in libs:
+        lib = ctypes.CDLL(path)
+        for symbol in ("scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_", "openblas_get_num_threads"):
+            if hasattr(lib, symbol):
+                return int(getattr(lib, symbol)())
+    return os.cpu_count()
+
+
+def load_average():
+    """The 1, 5 and 15-minute load averages, or None where the system has none."""
+    try:
+        return os.getloadavg()
+    except (AttributeError, OSError):
+        return None
+
+
+def machine_line(threads, torch):
+    """One line naming the library versions, thread counts, CPU and load, for the top of a report."""
+    load = load_average()
+    load_text = f", load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}" if load else ""
+    return (f"NumPy {numpy.__version__} (BLAS threads {threads}), PyTorch {torch.__version__} "
+            f"(threads {torch.get_num_threads()}), {platform.processor() or platform.machine()}, "
+            f"{os.cpu_count()} CPUs{load_text}")
+
+
+def timed_blocks(runs, repeat, warmup, count, settle=0.3):
+    """Seconds each of ``runs`` takes for ``count`` iterations, in ``repeat`` rounds taking the runs in turn.
+
+    Each library's thread pool spins for a while after its last call (OpenBLAS ~0.1 s), which
+    on a small machine steals cores from the next one timed; so each block starts after a
+    ``settle`` pause and ``warmup`` untimed iterations. Taking the libraries in turns, round
+    after round, spreads a burst of load from elsewhere over both.
+
+    Args:
+        runs: ``{name: fn}``; ``fn(n)`` does ``n`` iterations (e.g. ``n`` training steps).
+
+    Returns:
+        ``{name: [seconds of each round]}``.
+    """
+    times = {name: [] for name in runs}
+    for _ in range(repeat):
+        for name, fn in runs.items():
+            time.sleep(settle)
+            fn(warmup)
+            start = time.perf_counter()
+            fn(count)
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+def spread(values):
+    """``{"median", "min", "max", "all"}`` of a list of numbers."""
+    return {"median": statistics.median(values), "min": min(values), "max": max(values), "all": list(values)}
+
+
+def write_results(prefix, payload):
+    """Write ``payload`` (with the command line added) to ``bench/results/<prefix>-<time>.json``; return the path."""
+    os.makedirs(RESULTS, exist_ok=True)
+    path = os.path.join(RESULTS, time.strftime(f"{prefix}-%Y%m%d-%H%M%S.json"))
+    with open(path, "w") as f:
+        json.dump({"command": " ".join(["python"] + sys.argv), **payload}, f, indent=2)
+    return path
