@@ -6,9 +6,10 @@ Run from the repository root:
 
 Shapes come from LeNet-5, a CIFAR ResNet and VGG. Each figure is the median of 2 × ``--repeat``
 timed runs, in two alternating blocks per library (each after a pause and ``--warmup`` untimed
-runs), both libraries in one process on the same arrays, in float32, PyTorch limited to the threads NumPy's BLAS uses. The ratio is
-PyTorch time / striate time: above 1 striate is faster, below 1 PyTorch is. Results are
-printed as a table and written to ``bench/results/conv-<time>.json``.
+runs), both libraries in one process on the same arrays, in float32, PyTorch limited to the
+threads NumPy's BLAS uses (``--threads`` sets both). The ratio is PyTorch time / striate time:
+above 1 striate is faster, below 1 PyTorch is. Results are printed as a table and written to
+``bench/results/conv-<time>.json``.
 """
 import argparse
 import ctypes
@@ -88,7 +89,7 @@ def median_times(fns, repeat, warmup, rounds=2, settle=0.3):
 def bench_shape(shape, repeat, warmup, rng):
     name, batch, cin, cout, k, size, stride, padding = shape
     x = rng.standard_normal((batch, cin, size, size), dtype=numpy.float32)
-    w = (rng.standard_normal((cout, cin, k, k), dtype=numpy.float32) / math.sqrt(cin * k * k)).astype(numpy.float32)
+    w = rng.standard_normal((cout, cin, k, k), dtype=numpy.float32) / numpy.float32(math.sqrt(cin * k * k))
     b = rng.standard_normal(cout, dtype=numpy.float32)
     kw = dict(stride=stride, padding=padding)
 
@@ -129,7 +130,8 @@ def geomean(values):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=7, help="timed runs per block (two blocks per library; median taken)")
+    parser.add_argument("--repeat", type=int, default=7,
+                        help="timed runs per block (two blocks per library; median taken)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed runs before timing")
     parser.add_argument("--only", default="", help="run only shapes whose name contains this text")
     parser.add_argument("--threads", type=int, default=None,
@@ -146,7 +148,8 @@ def main(argv=None):
 
     rng = numpy.random.default_rng(0)
     rows = [bench_shape(s, args.repeat, args.warmup, rng) for s in SHAPES if args.only in s[0]]
-    header = f"{'shape':<26} {'fwd striate':>11} {'fwd torch':>10} {'ratio':>6}  {'f+b striate':>11} {'f+b torch':>10} {'ratio':>6}"
+    header = (f"{'shape':<26} {'fwd striate':>11} {'fwd torch':>10} {'ratio':>6}  "
+              f"{'f+b striate':>11} {'f+b torch':>10} {'ratio':>6}")
     print(header)
     print("-" * len(header))
     for r in rows:

@@ -5,12 +5,20 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 
 import numpy
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+
+
+def _openblas():
+    """NumPy's bundled OpenBLAS as a ctypes library, or None when it cannot be found."""
+    for path in glob.glob(os.path.join(os.path.dirname(numpy.__file__), os.pardir, "numpy.libs", "*openblas*")):
+        return ctypes.CDLL(path)
+    return None
 
 
 def numpy_blas_threads():
@@ -22,13 +30,29 @@ def numpy_blas_threads():
             return counts[0]
     except ImportError:
         pass
-    libs = glob.glob(os.path.join(os.path.dirname(numpy.__file__), os.pardir, "numpy.libs", "*openblas*"))
-    for path in libs:
-        lib = ctypes.CDLL(path)
-        for symbol in ("scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_", "openblas_get_num_threads"):
-            if hasattr(lib, symbol):
-                return int(getattr(lib, symbol)())
+    lib = _openblas()
+    for symbol in ("scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_", "openblas_get_num_threads"):
+        if lib is not None and hasattr(lib, symbol):
+            return int(getattr(lib, symbol)())
     return os.cpu_count()
+
+
+def set_numpy_blas_threads(count):
+    """Limit NumPy's BLAS to ``count`` threads for the rest of the process; returns the count now in force."""
+    try:
+        from threadpoolctl import threadpool_limits
+        # Kept alive on the function: the limit lasts as long as the object is not used as a context.
+        set_numpy_blas_threads.limit = threadpool_limits(limits=count, user_api="blas")
+        return numpy_blas_threads()
+    except ImportError:
+        pass
+    lib = _openblas()
+    for symbol in ("scipy_openblas_set_num_threads64_", "openblas_set_num_threads64_", "openblas_set_num_threads"):
+        if lib is not None and hasattr(lib, symbol):
+            getattr(lib, symbol)(ctypes.c_int(count))
+            return numpy_blas_threads()
+    raise RuntimeError("cannot set NumPy's BLAS threads: install threadpoolctl, or set OPENBLAS_NUM_THREADS "
+                       "before starting Python")
 
 
 def load_average():
@@ -76,6 +100,15 @@ def timed_blocks(runs, repeat, warmup, count, settle=0.3):
 def spread(values):
     """``{"median", "min", "max", "all"}`` of a list of numbers."""
     return {"median": statistics.median(values), "min": min(values), "max": max(values), "all": list(values)}
+
+
+def source_revision():
+    """The checkout's commit as ``git describe`` gives it (``-dirty`` when files are modified), or None."""
+    try:
+        return subprocess.run(["git", "describe", "--always", "--dirty"], cwd=os.path.dirname(RESULTS),
+                              capture_output=True, text=True, check=True).stdout.strip() or None
+    except (OSError, subprocess.CalledProcessError):
+        return None
 
 
 def write_results(prefix, payload):

@@ -203,6 +203,22 @@ def test_conv_nd_takes_its_rank_from_the_weight(n, rng):
     assert_close(conv_nd(st.tensor(x), st.tensor(w), padding=1), expected)
 
 
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_batch_split_into_blocks_matches_torch(n, rng, monkeypatch):
+    """Large batches are processed a few samples at a time; an uneven last block included."""
+    import striate.ops.conv as conv_module
+
+    size, kernel = (7, 6, 5)[:n], (3, 2, 2)[:n]
+    x = rng.standard_normal((5, 4) + size).astype(numpy.float32)
+    w = rng.standard_normal((6, 2) + kernel).astype(numpy.float32)
+    b = rng.standard_normal(6).astype(numpy.float32)
+    per_sample = 4 * math.prod(kernel) * math.prod(s - k + 1 for s, k in zip(size, kernel)) * 4
+    monkeypatch.setattr(conv_module, "_BLOCK_BYTES", 2 * per_sample)
+    ours, theirs = ENTRIES[n]
+    compare(lambda x, w, b: ours(x, w, b, groups=2), lambda x, w, b: theirs(x, w, b, groups=2), [x, w, b],
+            grad=(0, 1, 2), rtol=1e-4, atol=1e-5)
+
+
 def test_one_by_one_kernel_and_whole_image_kernel(rng):
     x = rng.standard_normal((2, 3, 5, 4)).astype(numpy.float32)
     for w_shape in [(4, 3, 1, 1), (4, 3, 5, 4)]:
@@ -214,12 +230,12 @@ def test_backward_skips_what_is_not_needed(rng):
     x = st.tensor(rng.standard_normal((2, 3, 5, 5)).astype(numpy.float32))           # first layer: no grad
     w = st.tensor(rng.standard_normal((4, 3, 3, 3)).astype(numpy.float32), requires_grad=True)
     out = F.conv2d(x, w)
-    assert out.grad_fn.w_mat is None and out.grad_fn.cols is not None
+    assert out.grad_fn.w_mat is None and out.grad_fn.x_padded is not None
     out.sum().backward()
     assert x.grad is None and w.grad is not None
     frozen = st.tensor(rng.standard_normal((4, 3, 3, 3)).astype(numpy.float32))
     x.requires_grad_()
-    assert F.conv2d(x, frozen).grad_fn.cols is None
+    assert F.conv2d(x, frozen).grad_fn.x_padded is None
 
 
 def test_bias_alone_can_require_grad(rng):
@@ -293,7 +309,8 @@ ERROR_CASES = [
     (lambda: F.conv2d(t32(1, 1, 8, 8), t32(1, 1, 3, 3), padding=1.5), TypeError, r"conv2d: padding must be"),
     (lambda: F.conv2d(t32(1, 1, 8, 8), t32(1, 1, 3, 3), groups=0), ValueError,
      r"conv2d: groups must be positive, got 0"),
-    (lambda: F.conv2d(t32(1, 1, 8, 8), t32(1, 1, 3, 3), groups=-1), ValueError, r"conv2d: groups must be positive"),
+    (lambda: F.conv2d(t32(1, 1, 8, 8), t32(1, 1, 3, 3), groups=-1), ValueError,
+     r"conv2d: groups must be positive"),
     (lambda: F.conv2d(t32(1, 1, 8, 8), t32(1, 1, 3, 3), groups=1.5), TypeError, r"conv2d: groups must be an int"),
     (lambda: F.conv2d(t32(1, 1, 8, 8), st.zeros(1, 1, 3, 3, dtype=numpy.float64)), TypeError,
      r"conv2d: input and weight must have the same dtype, got input float32 and weight float64"),

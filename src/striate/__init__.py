@@ -16,11 +16,20 @@ from striate import nn, optim  # noqa: E402,F401  (import striate; striate.nn wo
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name):
+    # Tools load on first use, so ``import striate`` stays fast.
+    if name == "summary":
+        from striate.tools.summary import summary
+        return summary
+    raise AttributeError(f"module 'striate' has no attribute {name!r}")
+
+
 __all__ = [
     "Tensor", "tensor", "Function", "gradcheck", "cat", "stack",
     "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "manual_seed",
     "zeros", "ones", "full", "empty", "zeros_like", "ones_like", "full_like", "empty_like",
     "rand", "randn", "rand_like", "randn_like", "randint", "randperm", "arange", "linspace", "eye", "from_numpy",
     "float16", "float32", "float64", "int32", "int64", "uint8", "bool_",
-    "nn", "optim", "FormatError", "save", "load", "load_metadata",
+    "nn", "optim", "FormatError", "save", "load", "load_metadata", "summary",
 ]

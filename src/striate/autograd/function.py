@@ -1,6 +1,11 @@
 """The base of every differentiable operation: ``forward`` on arrays, ``backward`` beside it."""
 from striate.autograd.grad_mode import is_grad_enabled
 
+# Callables ``tracer(fn, inputs, params, result)`` that ``Function.apply`` calls after every op
+# (``striate.tools.summary`` adds one while it runs a model, to see the functional calls made
+# inside ``forward``). Empty, as it almost always is, it costs ``apply`` one truth test.
+_tracers = []
+
 
 class Function:
     """One node of the graph.
@@ -35,6 +40,9 @@ class Function:
         if requires_grad:
             fn.inputs = tuple(t if isinstance(t, Tensor) else None for t in inputs)
             result._ctx = fn
+        if _tracers:
+            for tracer in tuple(_tracers):
+                tracer(fn, inputs, params, result)
         return result
 
     def forward(self, *arrays, **params):

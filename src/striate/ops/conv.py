@@ -1,10 +1,10 @@
 """Convolution of any spatial rank, lowered to matrix products over sliding windows.
 
 One ``ConvND`` serves 1-D, 2-D and 3-D. The padded input is viewed as its windows
-(``sliding_windows``, no copy), the windows are laid out once as columns, and each group's
-filters multiply them in one matrix product for the whole batch. Backward reuses the same layout: the
-weight gradient is ``gy · colsᵀ`` and the input gradient is ``Wᵀ · gy`` scattered back onto
-the image by ``fold`` (the adjoint of taking windows).
+(``sliding_windows``, no copy); a block of samples at a time, the windows are copied out as
+columns and each group's filters multiply them in one matrix product. Backward rebuilds the
+same columns: the weight gradient is ``gy · colsᵀ`` and the input gradient is ``Wᵀ · gy``
+scattered back onto the image by ``fold`` (the adjoint of taking windows).
 """
 import math
 
@@ -17,64 +17,100 @@ from striate.ops._validate import as_tensor, expect_float, expect_spatial_input
 _PADDING_MODES = ("valid", "same", "full")
 
 
+# Samples are processed in blocks whose columns take about this many bytes, so each block's
+# columns are still in cache when the matrix product reads them (and memory stays bounded).
+_BLOCK_BYTES = 4 * 2**20
+
+
+def _columns(windows, groups):
+    """Windows ``(n, C, *O, *K)`` of a block of samples as per-group columns ``(G, Cg·∏K, n·∏O)``.
+
+    Every sample's output positions sit side by side, so each group needs a single large matrix
+    product rather than one small product per sample; the copy runs along image rows.
+    """
+    dims = (windows.ndim - 2) // 2
+    batch, channels, *rest = windows.shape
+    out_size, kernel = rest[:dims], rest[dims:]
+    windows = windows.reshape(batch, groups, channels // groups, *rest)          # (n, G, Cg, *O, *K)
+    cols = windows.transpose(1, 2, *range(3 + dims, 3 + 2 * dims), 0, *range(3, 3 + dims))  # (G, Cg, *K, n, *O)
+    return cols.reshape(groups, -1, batch * math.prod(out_size))                 # (G, Cg·∏K, n·∏O) copy
+
+
+def _windows_of(cols, groups, kernel, out_size):
+    """Inverse layout of `_columns`: ``(G, Cg·∏K, n·∏O)`` viewed as windows ``(n, C, *O, *K)``."""
+    dims, batch = len(kernel), cols.shape[2] // math.prod(out_size)
+    cols = cols.reshape(groups, -1, *kernel, batch, *out_size)                   # (G, Cg, *K, n, *O)
+    # (G, Cg, *K, n, *O) → (n, G, Cg, *O, *K)
+    windows = cols.transpose(2 + dims, 0, 1, *range(3 + dims, 3 + 2 * dims), *range(2, 2 + dims))
+    return windows.reshape(batch, -1, *out_size, *kernel)                        # (n, C, *O, *K) view
+
+
+def _blocks(batch, bytes_per_sample):
+    """``slice``s of the batch, each holding as many samples as fit in ``_BLOCK_BYTES`` (at least one)."""
+    step = max(1, _BLOCK_BYTES // max(1, bytes_per_sample))
+    return [slice(start, min(start + step, batch)) for start in range(0, batch, step)]
+
+
 class ConvND(Function):
     """Cross-correlation of ``x (N, C, *D)`` with ``w (O, C/G, *K)`` plus an optional bias ``b (O,)``.
 
     Padding arrives already resolved to per-dimension ``pad_lo``/``pad_hi`` (they may differ,
-    as "same" needs), and every setting is an ``n``-tuple of ints.
+    as "same" needs), and every setting is an ``n``-tuple of ints. Columns are built block by
+    block and never stored: backward rebuilds them from the saved padded input.
     """
 
     def forward(self, x, w, b, *, stride, pad_lo, pad_hi, dilation, groups):
-        n = len(stride)
-        batch = x.shape[0]
-        out_channels, group_channels, *kernel = w.shape
+        batch, channels = x.shape[:2]
+        out_channels, _, *kernel = w.shape
         x_padded = pad_spatial(x, pad_lo, pad_hi)
-        windows = sliding_windows(x_padded, kernel, stride, dilation)        # (N, C, *O, *K) view
-        out_size = windows.shape[2:2 + n]
-        taps, positions = math.prod(kernel), math.prod(out_size)
-        # One matrix of columns per group, with every sample's output positions side by side:
-        # a single large product per group beats one small product per sample, and the copy
-        # below runs along image rows.
-        windows = windows.reshape(batch, groups, group_channels, *out_size, *kernel)  # (N, G, Cg, *O, *K)
-        cols = windows.transpose(1, 2, *range(3 + n, 3 + 2 * n), 0, *range(3, 3 + n))  # (G, Cg, *K, N, *O)
-        cols = cols.reshape(groups, group_channels * taps, batch * positions)   # (G, Cg·∏K, N·∏O) copy
-        w_mat = w.reshape(groups, out_channels // groups, group_channels * taps)  # (G, Og, Cg·∏K)
-        y_mat = xp.matmul(w_mat, cols)                                          # (G, Og, N·∏O)
-        y_mat = y_mat.reshape(out_channels, batch, positions).transpose(1, 0, 2)  # (N, O, ∏O) view
-        y = xp.empty((batch, out_channels, positions), dtype=y_mat.dtype)
-        if b is None:
-            y[...] = y_mat
-        else:
-            xp.add(y_mat, b.reshape(out_channels, 1), out=y)                    # bias added while copying
+        windows = sliding_windows(x_padded, kernel, stride, dilation)          # (N, C, *O, *K) view
+        out_size = windows.shape[2:2 + len(kernel)]
+        positions = math.prod(out_size)
+        w_mat = w.reshape(groups, out_channels // groups, -1)                   # (G, Og, Cg·∏K)
+        y = xp.empty((batch, out_channels, positions), dtype=x.dtype)           # (N, O, ∏O)
+        for block in _blocks(batch, channels * math.prod(kernel) * positions * x.itemsize):
+            y_block = xp.matmul(w_mat, _columns(windows[block], groups))        # (G, Og, n·∏O)
+            y_block = y_block.reshape(out_channels, -1, positions).transpose(1, 0, 2)  # (n, O, ∏O) view
+            if b is None:
+                y[block] = y_block
+            else:
+                xp.add(y_block, b.reshape(out_channels, 1), out=y[block])        # bias added while copying
 
         need_x, need_w, _ = self.needs_input_grad
-        self.cols = cols if need_w else None
+        self.x_padded = x_padded if need_w else None
         self.w_mat = w_mat if need_x else None
         self.kernel, self.stride, self.dilation, self.groups = tuple(kernel), stride, dilation, groups
-        self.pad_lo, self.padded_size, self.input_size = pad_lo, x_padded.shape[2:], x.shape[2:]
+        self.channels, self.input_size, self.pad_lo = channels, x.shape[2:], pad_lo
+        self.padded_size = x_padded.shape[2:]
         return y.reshape(batch, out_channels, *out_size)                        # (N, O, *O)
 
     def backward(self, gy):
         need_x, need_w, need_b = self.needs_input_grad
-        n, groups = len(self.kernel), self.groups
+        kernel, groups, channels = self.kernel, self.groups, self.channels
         batch, out_channels, *out_size = gy.shape
+        positions, group_out = math.prod(out_size), out_channels // groups
         gx = gw = gb = None
         if need_b:
-            gb = gy.sum(axis=(0, *range(2, 2 + n)))                             # (O,)
-        if not (need_x or need_w):
-            return gx, gw, gb
-        gy_mat = gy.reshape(batch, groups, out_channels // groups, -1)          # (N, G, Og, ∏O)
-        gy_mat = gy_mat.transpose(1, 2, 0, 3).reshape(groups, out_channels // groups, -1)  # (G, Og, N·∏O) copy
-        if need_w:
-            gw = xp.matmul(gy_mat, self.cols.swapaxes(-1, -2))                 # (G, Og, Cg·∏K)
-            gw = gw.reshape(out_channels, -1, *self.kernel)                     # (O, Cg, *K)
+            gb = gy.sum(axis=(0, *range(2, gy.ndim)))                           # (O,)
         if need_x:
-            gcols = xp.matmul(self.w_mat.swapaxes(-1, -2), gy_mat)              # (G, Cg·∏K, N·∏O)
-            gcols = gcols.reshape(groups, -1, *self.kernel, batch, *out_size)   # (G, Cg, *K, N, *O)
-            gwindows = gcols.transpose(2 + n, 0, 1, *range(3 + n, 3 + 2 * n), *range(2, 2 + n))  # (N, G, Cg, *O, *K)
-            gwindows = gwindows.reshape(batch, -1, *out_size, *self.kernel)     # (N, C, *O, *K) view
-            gx = fold(gwindows, self.padded_size, self.kernel, self.stride, self.dilation)  # (N, C, *Dpadded)
-            gx = crop_spatial(gx, self.pad_lo, self.input_size)                 # (N, C, *D)
+            gx = xp.empty((batch, channels, *self.input_size), dtype=gy.dtype)  # (N, C, *D)
+        if need_w:
+            taps = channels // groups * math.prod(kernel)
+            gw = xp.zeros((groups, group_out, taps), dtype=gy.dtype)           # (G, Og, Cg·∏K)
+            windows = sliding_windows(self.x_padded, kernel, self.stride, self.dilation)  # (N, C, *O, *K) view
+        blocks = _blocks(batch, channels * math.prod(kernel) * positions * gy.itemsize) if need_x or need_w else []
+        for block in blocks:
+            gy_block = gy[block].reshape(-1, groups, group_out, positions)      # (n, G, Og, ∏O)
+            gy_block = gy_block.transpose(1, 2, 0, 3).reshape(groups, group_out, -1)  # (G, Og, n·∏O) copy
+            if need_w:
+                gw += xp.matmul(gy_block, _columns(windows[block], groups).swapaxes(-1, -2))
+            if need_x:
+                gcols = xp.matmul(self.w_mat.swapaxes(-1, -2), gy_block)        # (G, Cg·∏K, n·∏O)
+                gwindows = _windows_of(gcols, groups, kernel, out_size)         # (n, C, *O, *K) view
+                gx_padded = fold(gwindows, self.padded_size, kernel, self.stride, self.dilation)  # (n, C, *Dp)
+                gx[block] = crop_spatial(gx_padded, self.pad_lo, self.input_size)
+        if need_w:
+            gw = gw.reshape(out_channels, -1, *kernel)                          # (O, Cg, *K)
         return gx, gw, gb
 
 
@@ -221,7 +257,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 
     Shape:
         input ``(N, C_in, H, W)`` or ``(C_in, H, W)``, weight ``(C_out, C_in / groups, kH, kW)``,
-        output ``(N, C_out, H_out, W_out)``, each ``floor((D + lo + hi − dilation·(k − 1) − 1) / stride) + 1``.
+        output ``(N, C_out, H_out, W_out)``, each
+        ``floor((D + lo + hi − dilation·(k − 1) − 1) / stride) + 1``.
 
     Example::
 
@@ -236,7 +273,8 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 
     Shape:
         input ``(N, C_in, D, H, W)`` or ``(C_in, D, H, W)``, weight ``(C_out, C_in / groups, kD, kH, kW)``,
-        output ``(N, C_out, D_out, H_out, W_out)``, each ``floor((D + lo + hi − dilation·(k − 1) − 1) / stride) + 1``.
+        output ``(N, C_out, D_out, H_out, W_out)``, each
+        ``floor((D + lo + hi − dilation·(k − 1) − 1) / stride) + 1``.
 
     Example::
 

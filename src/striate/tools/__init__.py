@@ -3,5 +3,9 @@
     from striate.tools.train import fit, evaluate
     from striate.tools.checkpoint import load_checkpoint
 
-Nothing is imported here, so ``import striate`` stays fast; import the submodule you need.
+``import striate`` does not import this package, so it stays fast; import the submodule you need.
+``to_fully_convolutional`` (rewrite a classifier's Linear head as convolutions) is exported here.
 """
+from striate.tools.fully_convolutional import to_fully_convolutional
+
+__all__ = ["to_fully_convolutional"]

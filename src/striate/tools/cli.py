@@ -388,12 +388,60 @@ def cmd_predict(args):
     return 0
 
 
+# ----- summary ---------------------------------------------------------------------------------------------
+def _input_size(text):
+    """``"1x28x28"`` → ``(1, 28, 28)``: the input's shape without the batch dimension."""
+    parts = str(text).lower().replace("×", "x").replace(",", "x").split("x")
+    try:
+        size = tuple(int(part) for part in parts)
+    except ValueError:
+        size = ()
+    if not size or any(d <= 0 for d in size):
+        raise argparse.ArgumentTypeError(f"expected the input's shape without the batch dimension as positive "
+                                         f"integers joined by 'x', such as 1x28x28 (channels x height x width); "
+                                         f"got {text!r}")
+    return size
+
+
+def _summary_command(args):
+    import inspect
+
+    from striate.models import get_model, model_entry
+    from striate.tools.summary import summary
+    accepted = inspect.signature(model_entry(args.model).builder).parameters
+    size = args.input
+    if size is None:   # the model's own default input, where its builder says it
+        default = {key: p.default for key, p in accepted.items() if p.default is not inspect.Parameter.empty}
+        if "input_size" in default:
+            size = (default.get("in_channels", 1), default["input_size"], default["input_size"])
+        elif "in_features" in default:
+            size = (default["in_features"],)
+        else:
+            raise CommandError(f"model {args.model!r} has no default input size; pass --input, e.g. --input 3x224x224")
+    kwargs = {}
+    if len(size) >= 2 and "in_channels" in accepted:
+        kwargs["in_channels"] = size[0]
+    if len(size) >= 2 and "input_size" in accepted and len(set(size[1:])) == 1:
+        kwargs["input_size"] = size[1]
+    if "in_features" in accepted:
+        kwargs["in_features"] = math.prod(size)
+    text = "x".join(str(d) for d in size)
+    try:
+        table = summary(get_model(args.model, **kwargs), size, batch_size=args.batch_size)
+    except (ValueError, TypeError) as error:   # the model does not take this input: a usage error
+        print(f"striate summary: error: {args.model} cannot take --input {text}: {_one_line(error)}", file=sys.stderr)
+        return 2
+    print(table)
+    return 0
+
+
 # ----- the parser ------------------------------------------------------------------------------------------
 _MAIN_EPILOG = """\
 examples:
   striate train                              train LeNet-5 on the digits shipped with striate (< 1 minute)
   striate evaluate runs/lenet5-20250101-120000
   striate predict runs/lenet5-20250101-120000 my_digit.png
+  striate summary lenet5 --input 1x32x32     the layer table: shapes, parameters, mult-adds, receptive fields
   striate train --help                       all the training options
 
 Run 'striate COMMAND --help' for the options of each command.
@@ -437,6 +485,12 @@ background (MNIST's convention); with --invert auto (the default) an image whose
 light, such as dark ink on white paper, is inverted first (transparent areas count as white).
 For best results the digit should be centred and fill most of the image with a small margin,
 as in MNIST.
+"""
+
+_SUMMARY_EPILOG = """\
+examples:
+  striate summary lenet5 --input 1x32x32     LeNet-5 as in the paper: 61,706 parameters, 423,038 mult-adds
+  striate summary lenet5 --batch-size 64     the activation memory of a training batch
 """
 
 
@@ -507,6 +561,19 @@ def build_parser():
                               "(default: auto, decided from the image border)")
     predict.add_argument("--json", action="store_true", help="print one JSON object instead of lines")
     predict.set_defaults(handler=cmd_predict)
+
+    summary = commands.add_parser(
+        "summary", help="the layer table of a model: shapes, parameters, mult-adds, receptive fields",
+        formatter_class=formatter, epilog=_SUMMARY_EPILOG,
+        description="Run a model once on a random input and print its layers: input and output shapes, "
+                    "parameters with their arithmetic, mult-adds, receptive field, jump and start, memory.")
+    summary.add_argument("model", choices=list_models(), metavar="MODEL", help="the architecture: "
+                         + ", ".join(list_models()))
+    summary.add_argument("--input", type=_input_size, metavar="CxHxW",
+                         help="the input's shape without the batch dimension (default: the model's own)")
+    summary.add_argument("--batch-size", type=_positive_int, default=1, metavar="B",
+                         help="the batch dimension (default: 1)")
+    summary.set_defaults(handler=_summary_command)
     return parser
 
 
