@@ -12,12 +12,8 @@ above 1 striate is faster, below 1 PyTorch is. Results are printed as a table an
 ``bench/results/conv-<time>.json``.
 """
 import argparse
-import ctypes
-import glob
-import json
 import math
 import os
-import platform
 import statistics
 import sys
 import time
@@ -28,7 +24,9 @@ import torch
 import striate as st
 import striate.nn.functional as F
 
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import (load_average, machine_line, numpy_blas_threads, set_numpy_blas_threads,  # noqa: E402
+                    source_revision, write_results)
 
 # name, batch, in channels, out channels, kernel, height/width, stride, padding
 SHAPES = [
@@ -42,27 +40,6 @@ SHAPES = [
     ("vgg 128→128 3×3 @56", 8, 128, 128, 3, 56, 1, 1),
     ("vgg 256→256 3×3 @28", 8, 256, 256, 3, 28, 1, 1),
 ]
-
-
-def _openblas():
-    """NumPy's bundled OpenBLAS and its symbol prefix, or None when NumPy uses another BLAS."""
-    for path in glob.glob(os.path.join(os.path.dirname(numpy.__file__), os.pardir, "numpy.libs", "*openblas*")):
-        lib = ctypes.CDLL(path)
-        for prefix, suffix in (("scipy_openblas", "64_"), ("openblas", "64_"), ("openblas", "")):
-            if hasattr(lib, f"{prefix}_get_num_threads{suffix}"):
-                return lib, prefix, suffix
-    return None
-
-
-def numpy_blas_threads(set_to=None):
-    """Threads NumPy's BLAS uses (after setting them to ``set_to``); the CPU count if OpenBLAS is not found."""
-    found = _openblas()
-    if found is None:
-        return os.cpu_count()
-    lib, prefix, suffix = found
-    if set_to is not None:
-        getattr(lib, f"{prefix}_set_num_threads{suffix}")(set_to)
-    return int(getattr(lib, f"{prefix}_get_num_threads{suffix}")())
 
 
 def median_times(fns, repeat, warmup, rounds=2, settle=0.3):
@@ -138,11 +115,10 @@ def main(argv=None):
                         help="threads for both libraries (default: what NumPy's BLAS uses, all cores)")
     args = parser.parse_args(argv)
 
-    threads = numpy_blas_threads(set_to=args.threads)
+    threads = numpy_blas_threads() if args.threads is None else set_numpy_blas_threads(args.threads)
     torch.set_num_threads(threads)
-    print(f"NumPy {numpy.__version__} (BLAS threads {threads}), PyTorch {torch.__version__} "
-          f"(threads {torch.get_num_threads()}), {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} CPUs")
+    machine = machine_line(threads, torch)
+    print(machine)
     print(f"median of 2×{args.repeat} runs in alternating blocks, each after {args.warmup} warm-up; float32; "
           "ratio = PyTorch time / striate time (>1: striate faster, <1: PyTorch faster)\n")
 
@@ -160,12 +136,9 @@ def main(argv=None):
     print(f"\ngeometric mean of ratios (PyTorch time / striate time): forward {summary['forward']:.2f}, "
           f"forward+backward {summary['forward_backward']:.2f}")
 
-    os.makedirs(RESULTS, exist_ok=True)
-    path = os.path.join(RESULTS, time.strftime("conv-%Y%m%d-%H%M%S.json"))
-    with open(path, "w") as f:
-        json.dump({"command": " ".join([os.path.basename(sys.executable)] + sys.argv),
-                   "numpy": numpy.__version__, "torch": torch.__version__, "threads": threads,
-                   "repeat": args.repeat, "warmup": args.warmup, "rows": rows, "geomean": summary}, f, indent=2)
+    path = write_results("conv", {"machine": machine, "revision": source_revision(), "threads": threads,
+                                  "load_after": load_average(), "repeat": args.repeat, "warmup": args.warmup,
+                                  "rows": rows, "geomean": summary})
     print(f"wrote {os.path.relpath(path)}")
 
 

@@ -226,6 +226,15 @@ def test_one_by_one_kernel_and_whole_image_kernel(rng):
         compare(F.conv2d, TF.conv2d, [x, w], grad=(0, 1), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("stride", [1, 2])
+def test_empty_batch_matches_torch(stride, rng):
+    x = numpy.zeros((0, 4, 7, 6), dtype=numpy.float32)
+    w = rng.standard_normal((6, 2, 3, 3)).astype(numpy.float32)
+    b = rng.standard_normal(6).astype(numpy.float32)
+    compare(lambda x, w, b: F.conv2d(x, w, b, stride, 1, 1, 2), lambda x, w, b: TF.conv2d(x, w, b, stride, 1, 1, 2),
+            [x, w, b], grad=(0, 1, 2))
+
+
 def test_backward_skips_what_is_not_needed(rng):
     x = st.tensor(rng.standard_normal((2, 3, 5, 5)).astype(numpy.float32))           # first layer: no grad
     w = st.tensor(rng.standard_normal((4, 3, 3, 3)).astype(numpy.float32), requires_grad=True)

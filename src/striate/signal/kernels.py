@@ -11,7 +11,7 @@ correlate(image, sobel("x"))``.
 
     from striate.signal import correlate, kernels
     gx = correlate(image, kernels.sobel("x"), mode="same")
-    weight = st.tensor(kernels.sobel("x").astype("float32")[None, None])   # (1, 1, 3, 3) for F.conv2d
+    weight = st.tensor(kernels.sobel("x").astype("float32")[None, None])  # (1, 1, 3, 3), F.conv2d
 """
 import functools
 import math
@@ -23,7 +23,7 @@ _AXES = {"x": "x", 1: "x", -1: "x", "y": "y", 0: "y", -2: "y"}
 
 def _derivative(axis, smoothing, op):
     """Central difference ``[-1, 0, 1]`` along ``axis`` times ``smoothing`` across it (a separable kernel)."""
-    if isinstance(axis, bool) or axis not in _AXES:
+    if isinstance(axis, bool) or not isinstance(axis, (str, int)) or axis not in _AXES:
         raise ValueError(f"{op}: axis must be 'x' (along columns; 1 or -1) or 'y' (along rows; 0 or -2), "
                          f"got {axis!r}")
     difference = xp.array([-1.0, 0.0, 1.0])

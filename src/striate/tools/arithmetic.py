@@ -103,9 +103,12 @@ def explain_output_size(size, kernel_size, stride=1, padding=0, dilation=1, ceil
         size, kernel_size, stride, padding, dilation, ceil_mode: as `conv_output_size`, one dimension (ints).
 
     Example:
-        >>> print(explain_output_size(5, 3, stride=2))
-        out = floor((d + 2p − k) / s) + 1 = floor((5 + 2·0 − 3) / 2) + 1 = floor(2 / 2) + 1 = 2
-        (5 + 2·0 − 3) / 2 = 1 is a whole number: the 2 windows (starting at 0, 2) tile the padded input exactly, the last one ending on its last sample.
+        >>> print(explain_output_size(6, 3, stride=2))
+        out = floor((d + 2p − k) / s) + 1 = floor((6 + 2·0 − 3) / 2) + 1 = floor(3 / 2) + 1 = 2
+        (6 + 2·0 − 3) / 2 = 1.5 is not a whole number: the last of the 2 windows (starting at 0, 2) ends at
+        sample 4, and the 1 sample after it is fewer than the stride (2), so a next window would run past
+        the end. The last 1 input sample (index 5) is never visited — in an image, the last row or column
+        along this axis.
     """
     g = _geometry(size, kernel_size, stride, padding, dilation, ceil_mode, "explain_output_size")
     lines = []
@@ -271,7 +274,10 @@ def compare_fc_conv(input_shape, out_features, kernel_size, *, out_channels=None
 
 def _geometries(size, kernel_size, stride, padding, dilation, ceil_mode, op):
     """One `_Geometry` per dimension of ``size`` (an int or a tuple), arguments broadcast to match."""
-    sizes = (size,) if _is_int(size) else tuple(size)
+    try:
+        sizes = (size,) if _is_int(size) else tuple(size)
+    except TypeError:
+        raise TypeError(f"{op}: size must be an int or a tuple of ints, got {size!r}") from None
     n = len(sizes)
     kernel, strides, dilations = (ntuple(v, n, name, op) for v, name in
                                   ((kernel_size, "kernel_size"), (stride, "stride"), (dilation, "dilation")))
@@ -386,7 +392,7 @@ def _remainder_sentence(g):
             if count < left:
                 text += f" The other {left - count} left over {_are(left - count)} padding."
         else:
-            text += "They are all padding, so every input sample is still read."
+            text += "They are all padding, so no input sample is lost at the end."
     else:
         overhang = (g.out - 1) * g.stride + g.span - g.padded
         text = (f"{quotient} is not a whole number: with ceil_mode the last of the {g.out} windows (starting at "

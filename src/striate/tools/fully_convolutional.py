@@ -55,14 +55,14 @@ def to_fully_convolutional(model, input_size, *, flatten_output=False):
             ``(N, classes·∏D_out)``, the map flattened). Default False: the map is returned.
 
     Shape:
-        Input ``(N, C, *D_in)`` with every ``D_in`` at least the original size. Output
-        ``(N, classes, *D_out)``, one score vector per position of the original-size window
-        as it slides in steps of the features' total stride ``s`` (the product of the conv and
-        pooling strides): ``D_out = floor((F_in − F) / 1) + 1`` where ``F_in`` and ``F`` are the
-        feature-map sizes for the large and the original input, so ``D_out = 1`` on
-        ``input_size``. Position ``i`` sees input rows ``s·i … s·i + size − 1`` — exactly the
-        original model on that crop when the features have no padding; with padding, the big
-        input is padded once at its outer border, not around each crop.
+        Input ``(N, C, *D_in)``, each ``D_in`` at least the original ``D``. Output
+        ``(N, classes, *D_out)`` with ``D_out = F_in − F + 1``, where ``F`` and ``F_in`` are the
+        feature-map sizes for ``input_size`` and for the input: 1 on ``input_size``. The
+        positions step by the features' total stride ``s`` (the product of their conv and
+        pooling strides), so ``D_out = (D_in − D) / s + 1`` when that divides (LeNet-5:
+        ``(60 − 28) / 4 + 1 = 9``). Position ``i`` is the original model on input samples
+        ``s·i … s·i + D − 1`` when the features have no padding; a padded network pads the big
+        input once, at its outer border, rather than each window.
 
     Raises:
         ValueError: no ``Flatten → Linear`` head is found, the features are not a map with 1 to

@@ -83,7 +83,7 @@ class Window(NamedTuple):
         first, last = numpy.asarray(first), numpy.asarray(last)
         count = len(first)
         step = (first[-1] - first[0]) / (count - 1) if count > 1 else size
-        return cls(int((last - first).max()), step, (first[0] + last[0]) / 2)
+        return cls(int((last - first).max()), float(step), float(first[0] + last[0]) / 2)
 
 
 def input_field(n):

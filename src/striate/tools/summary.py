@@ -74,6 +74,7 @@ class Row:
     activation_bytes: int = 0  # size of the output in bytes
     container: bool = False   # its computation is in the rows nested under it
     shared: bool = False      # a further call of a module listed above
+    function: bool = False    # a function called in a forward, not a module call
     nested_params: int = 0    # containers: parameters of the rows nested under it
     nested_mult_adds: int = 0  # containers: mult-adds of the rows nested under it
     field: object = dataclasses.field(default=None, repr=False)  # a receptive_field.Field, UNKNOWN or None
@@ -131,7 +132,8 @@ def summary(model, input_size, *, batch_size=1, dtype=float32):
 
     Example::
 
-        >>> s = st.summary(striate.models.lenet5(input_size=32), (1, 32, 32))
+        >>> from striate.models import lenet5
+        >>> s = st.summary(lenet5(input_size=32), (1, 32, 32))
         >>> s.total_params, s.total_mult_adds
         (61706, 423038)
     """
@@ -165,10 +167,12 @@ def summary(model, input_size, *, batch_size=1, dtype=float32):
             try:
                 model(x)
             except (ValueError, TypeError, IndexError) as error:
-                raise type(error)(f"summary: running {type(model).__name__} on an input of shape {shape} "
-                                  f"failed: {error}") from error
+                kind = next(k for k in (ValueError, TypeError, IndexError) if isinstance(error, k))
+                raise kind(f"summary: running {type(model).__name__} on an input of shape {shape} "
+                           f"failed: {error}") from error
     finally:
-        _function._tracers.remove(recorder.on_function)
+        if recorder.on_function in _function._tracers:
+            _function._tracers.remove(recorder.on_function)
         for handle in handles:
             handle.remove()
         for module, training in modes:
@@ -280,7 +284,8 @@ class _Recorder:
         owner = call.row.name
         row = Row(name=f"{owner}.{kind.removeprefix('F.')}" if owner else kind.removeprefix("F."), kind=kind,
                   depth=call.row.depth + 1, input_shape=_shape(_first_tensor(list(inputs))),
-                  output_shape=tuple(result.shape), mult_adds=work, activation_bytes=result.data.nbytes)
+                  output_shape=tuple(result.shape), mult_adds=work, activation_bytes=result.data.nbytes,
+                  function=True)
         self._set_field(row, result)
         self.rows.append(row)
 
@@ -393,11 +398,8 @@ def _per_dim(values):
 
 
 def _cells(row, n):
-    if row.depth == 0:
-        label = row.kind
-    else:
-        local = row.name.rsplit(".", 1)[-1] if not row.kind.startswith("F.") and row.kind != row.name else ""
-        label = "  " * row.depth + (f"{local}: {row.kind}" if local and local != row.kind else row.kind)
+    local = "" if row.function or row.depth == 0 else row.name.rsplit(".", 1)[-1]
+    label = "  " * row.depth + (f"{local}: {row.kind}" if local else row.kind)
     if row.arithmetic:
         params = row.arithmetic
     elif row.shared:
