@@ -335,3 +335,56 @@ ERROR_CASES = [
 def test_bad_arguments_raise_clear_errors(call, error, pattern):
     with pytest.raises(error, match=pattern):
         call()
+
+
+# ----- flip=True: the mathematician's convolution --------------------------------------------
+
+@pytest.mark.filterwarnings("ignore:Using padding='same'")
+@pytest.mark.parametrize("n, count", [(1, 12), (2, 12), (3, 8)])
+def test_flip_is_torch_conv_with_the_kernel_reversed(n, count):
+    """flip=True equals torch's cross-correlation with the weight reversed on its spatial axes, both ways."""
+    rng = numpy.random.default_rng(300 + n)
+    spatial = tuple(range(2, 2 + n))
+    for _ in range(count):
+        cfg = random_config(rng, n)
+        settings = {k: cfg[k] for k in ("stride", "padding", "dilation", "groups")}
+        reference = torch_conv(n, cfg["padding"], cfg["size"], cfg["kernel"], cfg["stride"], cfg["dilation"],
+                               cfg["groups"])
+        arrays = arrays_for(rng, cfg)
+        try:
+            compare(lambda x, w, *b: ENTRIES[n][0](x, w, *b, flip=True, **settings),
+                    lambda x, w, *b: reference(x, torch.flip(w, spatial), *b),
+                    arrays, grad=range(len(arrays)), rtol=1e-4, atol=1e-5)
+        except AssertionError as error:
+            raise AssertionError(f"config {cfg}: {error}") from None
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+@pytest.mark.parametrize("mode", ["valid", "full"])
+def test_flip_equals_scipy_convolve(n, mode, rng):
+    """One channel, one filter: conv with flip=True is scipy.signal.convolve (direct method)."""
+    signal = pytest.importorskip("scipy.signal")
+    x = rng.standard_normal((7, 6, 5)[:n])
+    k = rng.standard_normal((3, 2, 3)[:n])
+    ours = conv_nd(x[None, None], k[None, None], padding=mode, flip=True).data[0, 0]
+    assert_close(ours, signal.convolve(x, k, mode=mode, method="direct"), 1e-12, 1e-12, f"{n}-D {mode}")
+
+
+def test_flip_gradcheck(rng):
+    arrays = [rng.standard_normal((2, 2, 5, 4)), rng.standard_normal((3, 2, 2, 3)), rng.standard_normal(3)]
+    assert st.gradcheck(lambda x, w, b: conv_nd(x, w, b, stride=(2, 1), padding="same", flip=True), arrays)
+
+
+def test_flip_module_keeps_parameters_and_computes_true_convolution(rng):
+    """nn.Conv2d(flip=True) has the same parameters; its output is the unflipped layer's with a reversed kernel."""
+    plain, flipped = st.nn.Conv2d(2, 3, (3, 2), padding=1), st.nn.Conv2d(2, 3, (3, 2), padding=1, flip=True)
+    flipped.load_state_dict(plain.state_dict())
+    x = st.tensor(rng.standard_normal((1, 2, 6, 5)).astype(numpy.float32))
+    reversed_weight = plain.weight.data[:, :, ::-1, ::-1].copy()
+    expected = F.conv2d(x, reversed_weight, plain.bias.data, padding=1)
+    assert_close(flipped(x), expected, 1e-6, 1e-6, "module forward")
+    assert "flip=True" in repr(flipped)
+    with pytest.raises(TypeError, match=r"Conv2d: flip must be True or False. Received: flip='yes'"):
+        st.nn.Conv2d(1, 1, 3, flip="yes")
+    with pytest.raises(TypeError, match=r"conv1d: flip must be True or False, got 1"):
+        F.conv1d(st.zeros(1, 1, 4), st.zeros(1, 1, 2), flip=1)

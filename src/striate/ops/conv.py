@@ -179,7 +179,7 @@ def _resolve_padding(padding, size, kernel, stride, dilation, op):
     return pad, pad
 
 
-def conv_nd(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+def conv_nd(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, flip=False):
     """N-d convolution (cross-correlation, as in every deep-learning library) of ``input`` with ``weight``.
 
     The number of spatial dimensions ``n`` is ``weight.ndim − 2``.
@@ -199,6 +199,10 @@ def conv_nd(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1)
         dilation: spacing between kernel taps, an int or ``n``-tuple (positive).
         groups: split channels into ``groups`` independent convolutions; ``groups == C_in``
             is a depthwise convolution. Both ``C_in`` and ``C_out`` must divide by it.
+        flip: compute the mathematician's convolution instead: the kernel is reversed on every
+            spatial axis before it slides, ``Σ x[i − j]·w[j]`` rather than ``Σ x[i + j]·w[j]``.
+            Learned filters don't care which one a layer computes (the flipped filter is
+            learned instead); classical filters and `striate.signal.convolve` do. Default False.
 
     Shape:
         Output ``(N, C_out, *O)`` (no ``N`` for unbatched input), per dimension
@@ -212,10 +216,10 @@ def conv_nd(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1)
         >>> conv_nd(x, w, stride=2, padding="same").shape
         (8, 16, 16, 16)
     """
-    return _convolve(input, weight, bias, stride, padding, dilation, groups, "conv_nd")
+    return _convolve(input, weight, bias, stride, padding, dilation, groups, flip, "conv_nd")
 
 
-def _convolve(input, weight, bias, stride, padding, dilation, groups, op, rank=None):
+def _convolve(input, weight, bias, stride, padding, dilation, groups, flip, op, rank=None):
     """Validate and normalise every argument once, naming ``op`` in errors, then run `ConvND`.
 
     ``rank`` fixes the number of spatial dimensions (conv1d/2d/3d); without it the weight decides.
@@ -278,12 +282,18 @@ def _convolve(input, weight, bias, stride, padding, dilation, groups, op, rank=N
                          f"{span} (kernel {kernel}, dilation {dilation}) and padded input size {padded} "
                          f"(input {size}, padding {tuple(zip(pad_lo, pad_hi))})")
 
+    if not isinstance(flip, (bool, xp.bool_)):
+        raise TypeError(f"{op}: flip must be True or False, got {flip!r}")
+    if bool(flip):
+        # True convolution is correlation with the kernel reversed on every spatial axis; the
+        # reversal is an indexing op, so the weight's gradient is reversed back by autograd.
+        weight = weight[(slice(None), slice(None)) + (slice(None, None, -1),) * n]
     y = ConvND.apply(x, weight, bias, stride=stride, pad_lo=pad_lo, pad_hi=pad_hi,
                      dilation=dilation, groups=groups)
     return y.squeeze(0) if added_batch else y
 
 
-def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, flip=False):
     """1-D convolution: `conv_nd` with exactly one spatial dimension (same arguments).
 
     Shape:
@@ -295,10 +305,10 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         >>> F.conv1d(st.randn(4, 2, 100), st.randn(8, 2, 5), padding="same", stride=3).shape
         (4, 8, 34)
     """
-    return _convolve(input, weight, bias, stride, padding, dilation, groups, "conv1d", rank=1)
+    return _convolve(input, weight, bias, stride, padding, dilation, groups, flip, "conv1d", rank=1)
 
 
-def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, flip=False):
     """2-D convolution: `conv_nd` with exactly two spatial dimensions (same arguments).
 
     Shape:
@@ -311,10 +321,10 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         >>> F.conv2d(st.randn(8, 3, 32, 32), st.randn(16, 3, 5, 5), st.zeros(16)).shape
         (8, 16, 28, 28)
     """
-    return _convolve(input, weight, bias, stride, padding, dilation, groups, "conv2d", rank=2)
+    return _convolve(input, weight, bias, stride, padding, dilation, groups, flip, "conv2d", rank=2)
 
 
-def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, flip=False):
     """3-D convolution: `conv_nd` with exactly three spatial dimensions (same arguments).
 
     Shape:
@@ -327,7 +337,7 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         >>> F.conv3d(st.randn(2, 1, 16, 16, 16), st.randn(4, 1, 3, 3, 3), padding="full").shape
         (2, 4, 18, 18, 18)
     """
-    return _convolve(input, weight, bias, stride, padding, dilation, groups, "conv3d", rank=3)
+    return _convolve(input, weight, bias, stride, padding, dilation, groups, flip, "conv3d", rank=3)
 
 
 __all__ = ["conv_nd", "conv1d", "conv2d", "conv3d"]

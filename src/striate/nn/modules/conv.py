@@ -26,7 +26,7 @@ class _ConvNd(Module):
     _rank = None
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 groups=1, bias=True, padding_mode="zeros", dtype=None):
+                 groups=1, bias=True, padding_mode="zeros", dtype=None, flip=False):
         super().__init__()
         name, n = type(self).__name__, self._rank
         self.in_channels = positive_int(in_channels, "in_channels", name)
@@ -56,6 +56,9 @@ class _ConvNd(Module):
             raise ValueError(f"{name}: padding_mode must be one of {_PADDING_MODES}. "
                              f"Received: padding_mode={padding_mode!r}")
         self.padding_mode = padding_mode
+        if not isinstance(flip, bool):
+            raise TypeError(f"{name}: flip must be True or False. Received: flip={flip!r}")
+        self.flip = flip
         dtype = float32 if dtype is None else xp.dtype(dtype)
         self.weight = Parameter(xp.empty((out_channels, in_channels // groups) + self.kernel_size, dtype=dtype))
         if bias:
@@ -86,12 +89,13 @@ class _ConvNd(Module):
     def forward(self, input):
         conv = _CONV[self._rank]
         if self.padding_mode == "zeros":
-            return conv(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+            return conv(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups,
+                        flip=self.flip)
         # Other modes pad explicitly first, then convolve without padding (as PyTorch does).
         pairs = self._explicit_padding(input.shape[-self._rank:])
         flat = tuple(p for pair in reversed(pairs) for p in pair)  # F.pad lists the last dimension first
         padded = F.pad(input, flat, mode=self.padding_mode)
-        return conv(padded, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+        return conv(padded, self.weight, self.bias, self.stride, 0, self.dilation, self.groups, flip=self.flip)
 
     def extra_repr(self):
         text = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
@@ -106,6 +110,8 @@ class _ConvNd(Module):
             text += ", bias=False"
         if self.padding_mode != "zeros":
             text += f", padding_mode={self.padding_mode}"
+        if self.flip:
+            text += ", flip=True"
         return text
 
 
@@ -123,6 +129,8 @@ _ARGS = """
         bias: whether to learn a per-channel bias. Default True.
         padding_mode: ``"zeros"``, ``"reflect"``, ``"replicate"`` or ``"circular"``.
         dtype: parameter dtype, float32 by default.
+        flip: compute true convolution (the kernel reversed on every spatial axis) rather than
+            cross-correlation. The parameters and their layout are the same. Default False.
 
     Shape:
         Input ``(N, C_in, {dims})`` or ``(C_in, {dims})``; output ``(N, C_out, {outs})`` with, per
