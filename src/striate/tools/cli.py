@@ -603,6 +603,11 @@ def main(argv=None):
         return 2
     try:
         return args.handler(args)
+    except BrokenPipeError:
+        # The reader of our output went away (e.g. '| head'); say nothing more. (Before OSError,
+        # which it is a kind of.)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except FileNotFoundError as error:
         message = error.strerror and error.filename and f"{error.strerror}: {error.filename}"
         print(f"striate {args.command}: error: {message or _one_line(error)}", file=sys.stderr)
@@ -613,10 +618,6 @@ def main(argv=None):
     except KeyboardInterrupt:
         print(f"striate {args.command}: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        # The reader of our output went away (e.g. '| head'); say nothing more.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
     return 1
 
 
