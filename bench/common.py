@@ -2,6 +2,7 @@
 import ctypes
 import glob
 import json
+import math
 import os
 import platform
 import statistics
@@ -95,6 +96,50 @@ def timed_blocks(runs, repeat, warmup, count, settle=0.3):
             fn(count)
             times[name].append(time.perf_counter() - start)
     return times
+
+
+def median_times(fns, repeat, warmup, rounds=2, settle=0.3):
+    """Median seconds of each function, timed in blocks: ``rounds`` × (one block per function).
+
+    Each library's thread pool spins for a while after its last call (OpenBLAS ~0.1 s), which
+    on a small machine steals cores from the other; so blocks are separated by a ``settle``
+    pause and each starts with ``warmup`` untimed calls. Alternating blocks over ``rounds``
+    spreads slow drifts in machine load over both libraries.
+    """
+    times = [[] for _ in fns]
+    for _ in range(rounds):
+        for fn, record in zip(fns, times):
+            time.sleep(settle)
+            for _ in range(warmup):
+                fn()
+            for _ in range(repeat):
+                start = time.perf_counter()
+                fn()
+                record.append(time.perf_counter() - start)
+    return [statistics.median(t) for t in times]
+
+
+def geomean(values):
+    """Geometric mean of positive numbers (the summary of a column of ratios)."""
+    values = list(values)
+    return math.exp(sum(math.log(v) for v in values) / len(values))
+
+
+def matmul_peak(size=2048, repeat=5):
+    """Best float32 GFLOP/s of NumPy's ``a @ b`` on ``size``² matrices: the roof for an im2col design."""
+    rng = numpy.random.default_rng(0)
+    a = rng.standard_normal((size, size), dtype=numpy.float32)
+    b = rng.standard_normal((size, size), dtype=numpy.float32)
+    out = numpy.empty_like(a)
+    numpy.matmul(a, b, out=out)
+    best = min(_timed(lambda: numpy.matmul(a, b, out=out)) for _ in range(repeat))
+    return 2 * size ** 3 / best / 1e9
+
+
+def _timed(fn):
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
 
 
 def spread(values):

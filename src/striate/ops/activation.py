@@ -59,13 +59,13 @@ class ReLU(Function):
     def forward(self, x):
         y = xp.maximum(x, 0)
         if self.needs_input_grad[0]:
-            self.positive = y > 0
+            self.y = y   # the output, which the next layer holds anyway: no mask kept in memory
         return y
 
     def backward(self, gy):
         # A multiply by the boolean mask is several times faster than xp.where on large arrays;
         # it differs from PyTorch only if gy holds inf/NaN where x ≤ 0 (NaN here, 0 there).
-        return gy * self.positive
+        return gy * (self.y > 0)
 
 
 class LeakyReLU(Function):

@@ -1,19 +1,20 @@
 """Convolution of any spatial rank, lowered to matrix products over sliding windows.
 
-One ``ConvND`` serves 1-D, 2-D and 3-D. The padded input is viewed as its windows
-(``sliding_windows``, no copy); a block of samples at a time, the windows are copied out as
-columns and each group's filters multiply them in one matrix product. Backward rebuilds the
-same columns: the weight gradient is ``gy · colsᵀ`` and the input gradient is ``Wᵀ · gy``
-scattered back onto the image by ``fold`` (the adjoint of taking windows). At stride 1 the
-products run over an output grid a little wider than the output (see `_grid_windows`), which
-makes the column copies long and fast.
+One ``ConvND`` serves 1-D, 2-D and 3-D. The padded input is split by stride phase (the
+samples at positions ≡ r mod stride along every axis, an ordinary copy of the input; no copy
+at stride 1) and each phase image is flattened. In a flat phase image every kernel tap reads,
+for all output positions at once, ONE contiguous run (see `_Lowering`), so the columns of the
+im2col product are a few long copies and the input gradient is a few long adds, whatever the
+image size. A block of samples at a time, each group's filters multiply the columns in one
+matrix product. Backward rebuilds the same columns: the weight gradient is ``gy · colsᵀ`` and
+the input gradient is ``Wᵀ · gy`` added back tap by tap onto the flat phase images.
 """
+import itertools
 import math
 
 from striate._backend import xp
 from striate.autograd.function import Function
 from striate.kernels.sizes import check_non_negative, check_positive, ntuple, same_padding, window_span
-from striate.kernels.windows import crop_spatial, fold, pad_spatial, sliding_windows
 from striate.ops._validate import as_tensor, expect_float, expect_spatial_input
 
 _PADDING_MODES = ("valid", "same", "full")
@@ -21,69 +22,104 @@ _PADDING_MODES = ("valid", "same", "full")
 
 # Samples are processed in blocks whose columns take about this many bytes, so each block's
 # columns are still in cache when the matrix product reads them (and memory stays bounded).
-_BLOCK_BYTES = 4 * 2**20
+_BLOCK_BYTES = 2 * 2**20
 
 
-def _wraps(stride):
-    """Whether the output grid spans whole padded rows (see `_grid_windows`): stride 1, two or more dims."""
-    return len(stride) > 1 and all(s == 1 for s in stride)
+class _Lowering:
+    """Where every kernel tap reads in the flat, stride-phase-split padded input.
 
-
-def _grid_windows(x_padded, kernel, stride, dilation):
-    """Windows ``(N, C, *grid, *K)`` of the padded input, the output ``grid`` and the true output size.
-
-    With strides > 1 (or one spatial dimension) the grid is the output size ``(O₁, …, Oₙ)``. At
-    stride 1 in two or more dimensions it spans whole padded rows, ``(O₁, Dp₂, …, Dpₙ)``: windows
-    past a row's last valid position run on into the next row (``x_padded`` then carries one
-    extra zero row at the end, so the last sample stays in bounds), and their outputs are
-    dropped after the product. In exchange, each window column is one contiguous run of the
-    input, so copying columns out takes a few long copies instead of one short copy per image
-    row: several times faster on small images.
+    Along each axis the padded input (``Dp`` samples) is cut into ``s`` phases of
+    ``Dq = ceil(Dp / s)`` samples: phase ``r`` holds positions ``r, r + s, r + 2s, …``. Output
+    ``o`` at tap ``k`` reads padded position ``o·s + k·dil``, which is sample
+    ``o + (k·dil) // s`` of phase ``(k·dil) % s``: at any stride, a tap is a stride-1 shift
+    inside one phase. Flattening each phase image row-major and letting the output index run
+    over a *grid* ``(O₁, Dq₂, …, Dqₙ)`` — whole phase rows instead of just the ``O_d`` valid
+    columns — makes every tap's reads one contiguous run of ``∏grid`` samples starting at a
+    fixed offset. Grid positions past a row's last output wrap into the next row; their
+    results are computed and dropped (and their gradient is zero). One extra zero row at the
+    end of each phase image keeps the last sample's wrapped reads in bounds.
     """
-    n = len(kernel)
-    if not _wraps(stride):
-        windows = sliding_windows(x_padded, kernel, stride, dilation)             # (N, C, *O, *K) view
-        out_size = windows.shape[2:2 + n]
-        return windows, out_size, out_size
-    padded = x_padded.shape[2:]
-    span = [dil * (k - 1) for k, dil in zip(kernel, dilation)]
-    out_size = (padded[0] - 1 - span[0],) + tuple(d - sp for d, sp in zip(padded[1:], span[1:]))
-    grid = (out_size[0],) + padded[1:]
-    windows = x_padded.reshape(*x_padded.shape[:2], math.prod(padded))            # (N, C, ∏Dp) view
-    for k, dil, pitch in zip(kernel, dilation, (math.prod(padded[i + 1:]) for i in range(n))):
-        # One tap axis at a time along the flat image: a step of dilation × pitch per tap.
-        windows = sliding_windows(windows, (k,), (1,), (dil * pitch,)).swapaxes(-1, -2)  # (N, C, *K so far, L)
-    windows = windows[..., :math.prod(grid)].reshape(*windows.shape[:-1], *grid)  # (N, C, *K, *grid)
-    windows = windows.transpose(0, 1, *range(2 + n, 2 + 2 * n), *range(2, 2 + n))  # (N, C, *grid, *K)
-    return windows, grid, out_size
 
+    def __init__(self, size, kernel, stride, dilation, pad_lo, pad_hi):
+        n = len(kernel)
+        padded = [d + lo + hi for d, lo, hi in zip(size, pad_lo, pad_hi)]
+        self.out_size = tuple((p - dil * (k - 1) - 1) // s + 1
+                              for p, k, s, dil in zip(padded, kernel, stride, dilation))
+        phase = [-(-p // s) for p, s in zip(padded, stride)]                      # Dq per axis
+        phase[0] += n > 1                                                         # the extra row
+        self.phase_size = tuple(phase)
+        self.grid = (self.out_size[0],) + self.phase_size[1:]
+        self.length = math.prod(self.grid)                                        # L, the run length
+        self.phases = math.prod(stride)
+        self.pad_lo = tuple(pad_lo)
+        self.size, self.kernel, self.stride = tuple(size), tuple(kernel), tuple(stride)
+        pitch = [math.prod(phase[d + 1:]) for d in range(n)]
+        phase_pitch = [math.prod(stride[d + 1:]) for d in range(n)]
+        self.taps = []                                                            # (phase, offset) per tap
+        for tap in itertools.product(*(range(k) for k in kernel)):
+            reach = [t * dil for t, dil in zip(tap, dilation)]
+            self.taps.append((sum(r % s * q for r, s, q in zip(reach, stride, phase_pitch)),
+                              sum(r // s * p for r, s, p in zip(reach, stride, pitch))))
 
-def _columns(windows, groups):
-    """Windows ``(n, C, *grid, *K)`` of a block of samples as per-group columns ``(G, Cg·∏K, n·∏grid)``.
+    def _phase_slices(self):
+        """Per phase ``r``: the input samples it holds and where they sit in the phase image.
 
-    Every sample's output positions sit side by side, so each group needs a single large matrix
-    product rather than one small product per sample.
-    """
-    dims = (windows.ndim - 2) // 2
-    batch, channels, *rest = windows.shape
-    windows = windows.reshape(batch, groups, channels // groups, *rest)          # (n, G, Cg, *grid, *K)
-    cols = windows.transpose(1, 2, *range(3 + dims, 3 + 2 * dims), 0, *range(3, 3 + dims))  # (G, Cg, *K, n, *grid)
-    return cols.reshape(groups, -1, batch * math.prod(rest[:dims]))             # (G, Cg·∏K, n·∏grid) copy
+        Padded position ``r + s·j`` holds input sample ``r + s·j − lo`` when that is inside the
+        input; everything else in a phase image is padding (zero).
+        """
+        pieces = []
+        for phase in itertools.product(*(range(s) for s in self.stride)):
+            source, target = [], []
+            for r, s, lo, d in zip(phase, self.stride, self.pad_lo, self.size):
+                first = max(0, -(-(lo - r) // s))                 # first j with r + s·j ≥ lo
+                start = r + s * first - lo                        # its input sample
+                count = max(0, -(-(d - start) // s))              # samples start, start + s, … < d
+                source.append(slice(start, start + s * count, s))
+                target.append(slice(first, first + count))
+            pieces.append((phase, tuple(source), tuple(target)))
+        return pieces
 
+    def split(self, x):
+        """``x (N, C, *D)`` padded and split into flat phase images ``(N, C, ∏s, ∏Dq)``."""
+        batch, channels = x.shape[:2]
+        if self.phases == 1 and self.phase_size == self.size:
+            return x.reshape(batch, channels, 1, math.prod(self.size))            # no padding: a view
+        out = xp.zeros((batch, channels, *self.stride, *self.phase_size), dtype=x.dtype)  # (N, C, *s, *Dq)
+        for phase, source, target in self._phase_slices():
+            out[(slice(None), slice(None)) + phase + target] = x[(Ellipsis,) + source]
+        return out.reshape(batch, channels, self.phases, math.prod(self.phase_size))  # (N, C, ∏s, ∏Dq)
 
-def _windows_of(cols, kernel, grid, out_size):
-    """Inverse of `_columns`, keeping the true outputs: ``(G, Cg·∏K, n·∏grid)`` as ``(n, C, *O, *K)``."""
-    dims, groups = len(kernel), cols.shape[0]
-    batch = cols.shape[2] // math.prod(grid)
-    cols = _valid(cols.reshape(groups, -1, *kernel, batch, *grid), out_size)    # (G, Cg, *K, n, *O) view
-    # (G, Cg, *K, n, *O) → (n, G, Cg, *O, *K)
-    windows = cols.transpose(2 + dims, 0, 1, *range(3 + dims, 3 + 2 * dims), *range(2, 2 + dims))
-    return windows.reshape(batch, -1, *out_size, *kernel)                        # (n, C, *O, *K) view
+    def merge(self, g, gx):
+        """Adjoint of `split`: write the gradient ``g (C, n, ∏s, ∏Dq)`` of the phase images into ``gx (n, C, *D)``."""
+        channels, batch = g.shape[:2]
+        g = g.reshape(channels, batch, *self.stride, *self.phase_size).swapaxes(0, 1)  # (n, C, *s, *Dq) view
+        for phase, source, target in self._phase_slices():
+            gx[(Ellipsis,) + source] = g[(slice(None), slice(None)) + phase + target]
 
+    def columns(self, phases, groups):
+        """Flat phase images ``(n, C, ∏s, ∏Dq)`` of a block as per-group columns ``(G, Cg·∏K, n·L)``.
 
-def _valid(grid_array, out_size):
-    """The true outputs ``[..., :O₁, …, :Oₙ]`` of an array whose last axes span the output grid."""
-    return grid_array[(Ellipsis,) + tuple(slice(0, o) for o in out_size)]
+        Every sample's output positions sit side by side, so each group needs a single large
+        matrix product rather than one small product per sample.
+        """
+        batch, channels = phases.shape[:2]
+        length, taps = self.length, self.taps
+        cols = xp.empty((channels, len(taps), batch, length), dtype=phases.dtype)  # (C, ∏K, n, L)
+        for i, (phase, offset) in enumerate(taps):
+            cols[:, i] = phases[:, :, phase, offset:offset + length].swapaxes(0, 1)  # (C, n, L)
+        return cols.reshape(groups, -1, batch * length)                           # (G, Cg·∏K, n·L)
+
+    def add_columns(self, g, gcols):
+        """Adjoint of `columns`: add ``gcols (G, Cg·∏K, n·L)`` tap by tap into ``g (C, n, ∏s, ∏Dq)``."""
+        channels, batch = g.shape[:2]
+        length = self.length
+        gcols = gcols.reshape(channels, len(self.taps), batch, length)            # (C, ∏K, n, L)
+        for i, (phase, offset) in enumerate(self.taps):
+            g[:, :, phase, offset:offset + length] += gcols[:, i]
+
+    def valid(self, grid_array):
+        """The true outputs ``[..., :O₁, …, :Oₙ]`` of an array whose last axes span the grid."""
+        return grid_array[(Ellipsis,) + tuple(slice(0, o) for o in self.out_size)]
 
 
 def _blocks(batch, bytes_per_sample):
@@ -96,67 +132,66 @@ class ConvND(Function):
     """Cross-correlation of ``x (N, C, *D)`` with ``w (O, C/G, *K)`` plus an optional bias ``b (O,)``.
 
     Padding arrives already resolved to per-dimension ``pad_lo``/``pad_hi`` (they may differ,
-    as "same" needs), and every setting is an ``n``-tuple of ints. Columns are built block by
-    block and never stored: backward rebuilds them from the saved padded input.
+    as "same" needs), and every setting is an ``n``-tuple of ints. Padded phase images and
+    columns are built block by block and never stored: backward rebuilds them from the input.
     """
 
     def forward(self, x, w, b, *, stride, pad_lo, pad_hi, dilation, groups):
         batch, channels = x.shape[:2]
         out_channels, _, *kernel = w.shape
         n = len(kernel)
-        # One more zero row when the output grid wraps, for the last windows to read (see `_grid_windows`).
-        x_padded = pad_spatial(x, pad_lo, (pad_hi[0] + _wraps(stride),) + tuple(pad_hi[1:]))
-        windows, grid, out_size = _grid_windows(x_padded, kernel, stride, dilation)
-        w_mat = w.reshape(groups, out_channels // groups, -1)                   # (G, Og, Cg·∏K)
-        y = xp.empty((batch, out_channels, *out_size), dtype=x.dtype)           # (N, O, *O)
-        for block in _blocks(batch, channels * math.prod(kernel) * math.prod(grid) * x.itemsize):
-            y_block = xp.matmul(w_mat, _columns(windows[block], groups))        # (G, Og, n·∏grid)
-            y_block = _valid(y_block.reshape(out_channels, -1, *grid), out_size)  # (O, n, *O) view
-            y_block = y_block.swapaxes(0, 1)                                    # (n, O, *O) view
+        plan = _Lowering(x.shape[2:], kernel, stride, dilation, pad_lo, pad_hi)
+        w_mat = w.reshape(groups, out_channels // groups, -1)                      # (G, Og, Cg·∏K)
+        y = xp.empty((batch, out_channels, *plan.out_size), dtype=x.dtype)         # (N, O, *O)
+        for block in _blocks(batch, channels * math.prod(kernel) * plan.length * x.itemsize):
+            phases = plan.split(x[block])                                          # (n, C, ∏s, ∏Dq)
+            y_block = xp.matmul(w_mat, plan.columns(phases, groups))               # (G, Og, n·L)
+            y_block = plan.valid(y_block.reshape(out_channels, -1, *plan.grid))    # (O, n, *O) view
+            y_block = y_block.swapaxes(0, 1)                                       # (n, O, *O) view
             if b is None:
                 y[block] = y_block
             else:
                 xp.add(y_block, b.reshape(out_channels, *(1,) * n), out=y[block])  # bias added while copying
 
         need_x, need_w, _ = self.needs_input_grad
-        self.x_padded = x_padded if need_w else None
+        # The input itself, not its padded phase images: backward splits it again block by
+        # block, so a layer keeps no activation-sized copy between forward and backward.
+        self.x_padded = x if need_w else None
         self.w_mat = w_mat if need_x else None
-        self.kernel, self.stride, self.dilation, self.groups = tuple(kernel), stride, dilation, groups
-        self.channels, self.input_size, self.pad_lo, self.grid = channels, x.shape[2:], pad_lo, grid
-        self.padded_size = tuple(d + lo + hi for d, lo, hi in zip(x.shape[2:], pad_lo, pad_hi))
+        self.plan, self.groups, self.channels = plan, groups, channels
         return y
 
     def backward(self, gy):
         need_x, need_w, need_b = self.needs_input_grad
-        kernel, groups, channels, grid = self.kernel, self.groups, self.channels, self.grid
+        plan, groups, channels = self.plan, self.groups, self.channels
         batch, out_channels, *out_size = gy.shape
-        n, group_out = len(kernel), out_channels // groups
+        n, group_out = len(out_size), out_channels // groups
         gx = gw = gb = None
         if need_b:
-            gb = gy.sum(axis=(0, *range(2, gy.ndim)))                           # (O,)
+            gb = gy.sum(axis=(0, *range(2, gy.ndim)))                              # (O,)
         if need_x:
-            gx = xp.empty((batch, channels, *self.input_size), dtype=gy.dtype)  # (N, C, *D)
+            gx = xp.empty((batch, channels, *plan.size), dtype=gy.dtype)           # (N, C, *D)
         if need_w:
-            gw = xp.zeros((groups, group_out, channels // groups * math.prod(kernel)), dtype=gy.dtype)
-            windows, _, _ = _grid_windows(self.x_padded, kernel, self.stride, self.dilation)
+            gw = xp.zeros((groups, group_out, channels // groups * len(plan.taps)), dtype=gy.dtype)
         if not (need_x or need_w):
             return gx, gw, gb
-        for block in _blocks(batch, channels * math.prod(kernel) * math.prod(grid) * gy.itemsize):
-            gy_block = gy[block].reshape(-1, groups, group_out, *out_size)      # (n, G, Og, *O)
+        for block in _blocks(batch, channels * len(plan.taps) * plan.length * gy.itemsize):
+            gy_block = gy[block]
             samples = gy_block.shape[0]
             # The upstream gradient laid out like the products' output: zero off the true outputs.
-            gy_grid = xp.zeros((groups, group_out, samples, *grid), dtype=gy.dtype)  # (G, Og, n, *grid)
-            _valid(gy_grid, out_size)[...] = gy_block.transpose(1, 2, 0, *range(3, 3 + n))
-            gy_grid = gy_grid.reshape(groups, group_out, -1)                    # (G, Og, n·∏grid)
+            gy_grid = xp.zeros((out_channels, samples, *plan.grid), dtype=gy.dtype)  # (O, n, *grid)
+            plan.valid(gy_grid)[...] = gy_block.swapaxes(0, 1)
+            gy_grid = gy_grid.reshape(groups, group_out, -1)                       # (G, Og, n·L)
             if need_w:
-                gw += xp.matmul(gy_grid, _columns(windows[block], groups).swapaxes(-1, -2))  # (G, Og, Cg·∏K)
+                cols = plan.columns(plan.split(self.x_padded[block]), groups)      # (G, Cg·∏K, n·L)
+                gw += xp.matmul(gy_grid, cols.swapaxes(-1, -2))                    # (G, Og, Cg·∏K)
             if need_x:
-                gcols = xp.matmul(self.w_mat.swapaxes(-1, -2), gy_grid)         # (G, Cg·∏K, n·∏grid)
-                gwindows = _windows_of(gcols, kernel, grid, out_size)           # (n, C, *O, *K) view
-                gx_padded = fold(gwindows, self.padded_size, kernel, self.stride, self.dilation)  # (n, C, *Dp)
-                gx[block] = crop_spatial(gx_padded, self.pad_lo, self.input_size)
+                gcols = xp.matmul(self.w_mat.swapaxes(-1, -2), gy_grid)            # (G, Cg·∏K, n·L)
+                g = xp.zeros((channels, samples, plan.phases, math.prod(plan.phase_size)), dtype=gy.dtype)
+                plan.add_columns(g, gcols)                                         # (C, n, ∏s, ∏Dq)
+                plan.merge(g, gx[block])
         if need_w:
-            gw = gw.reshape(out_channels, -1, *kernel)                          # (O, Cg, *K)
+            gw = gw.reshape(out_channels, -1, *plan.kernel)                        # (O, Cg, *K)
         return gx, gw, gb
 
 

@@ -36,7 +36,9 @@ class BatchNorm(Function):
             y = centred * scale[:, None]
             if beta is not None:
                 y += beta.astype(x.dtype, copy=False)[:, None]
-            self.centred = centred
+            # Keep x (held by the previous layer anyway) and μ, not x − μ: backward recomputes
+            # it, so the layer costs no activation-sized array between forward and backward.
+            self.x3, self.mean = x3, mean
         else:
             mean = running_mean.astype(x.dtype, copy=False)
             inv_std = 1 / xp.sqrt(running_var.astype(x.dtype, copy=False) + eps)
@@ -52,7 +54,8 @@ class BatchNorm(Function):
         inv_std, scale, count = self.inv_std, self.scale, self.count
         g_beta = xp.einsum("ncl->c", gy3)
         if self.training:
-            g_dot = xp.einsum("ncl,ncl->c", gy3, self.centred)     # Σ gy·(x − μ)
+            centred = self.x3 - self.mean[:, None]                 # (N, C, L), as in forward
+            g_dot = xp.einsum("ncl,ncl->c", gy3, centred)          # Σ gy·(x − μ)
         else:
             g_dot = xp.einsum("ncl,ncl->c", gy3, self.x3) - self.mean * g_beta
         g_gamma = g_dot * inv_std                                  # Σ gy·x̂
@@ -61,7 +64,7 @@ class BatchNorm(Function):
             gx = gy3 * scale[:, None]
             if self.training:
                 # μ and σ depend on x: gx = γ/σ · (gy − mean(gy) − x̂·mean(gy·x̂)).
-                gx -= self.centred * (scale * inv_std * g_gamma / count)[:, None]
+                gx -= centred * (scale * inv_std * g_gamma / count)[:, None]
                 gx -= (scale * g_beta / count)[:, None]
             gx = gx.reshape(gy.shape)
         g_weight = g_gamma if self.needs_input_grad[1] else None

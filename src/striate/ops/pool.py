@@ -221,20 +221,87 @@ def _choose_in_bins(x, out, largest):
     return best, _plane_indices(_tap_index_table(tables, x.shape[2:]), chosen)
 
 
+def _tiles(windows):
+    """Whether the windows tile the input without overlap or padding (stride = kernel, the usual pool)."""
+    return (windows.stride == windows.kernel and not any(windows.padding) and all(d == 1 for d in windows.dilation)
+            and all(o * k <= d for o, k, d in zip(windows.out, windows.kernel, windows.size)))
+
+
+def _tile_view(x, kernel, out):
+    """``x (N, C, *D)`` cut into its non-overlapping windows, as a view ``(N, C, *O, *K)``."""
+    n = len(kernel)
+    tiles = x[(Ellipsis,) + tuple(slice(0, o * k) for o, k in zip(out, kernel))]
+    tiles = tiles.reshape(*x.shape[:2], *(v for o, k in zip(out, kernel) for v in (o, k)))  # (N, C, O₁, K₁, …)
+    return tiles.transpose(0, 1, *range(2, 2 + 2 * n, 2), *range(3, 3 + 2 * n, 2))  # (N, C, *O, *K)
+
+
+def _choose_in_tiles(x, windows, largest):
+    """The max (or min) ``(N, C, *O)`` of every non-overlapping window, or None when one is NaN.
+
+    A running extreme over the taps' strided views, a few passes over the input. Which tap won
+    (the first extreme, as in PyTorch's scan) is only worked out when needed, by `_winning_tap`.
+    A NaN makes PyTorch pick the last NaN instead, so then this returns None and the general
+    scan decides.
+    """
+    tiles = _tile_view(x, windows.kernel, windows.out)               # (N, C, *O, *K) view
+    taps = itertools.product(*(range(k) for k in windows.kernel))
+    extreme = xp.maximum if largest else xp.minimum
+    best = tiles[(Ellipsis,) + next(taps)].copy()
+    for tap in taps:
+        extreme(best, tiles[(Ellipsis,) + tap], out=best)
+    return None if xp.isnan(best).any() else best
+
+
+def _winning_tap(x, best, kernel):
+    """Index (in ∏K) of the first tap of each non-overlapping window that holds its extreme ``best``."""
+    tiles = _tile_view(x, kernel, best.shape[2:])                   # (N, C, *O, *K) view
+    taps = list(itertools.product(*(range(k) for k in kernel)))
+    count = len(taps)
+    score_type = xp.min_scalar_type(count)
+    # Tap t scores count − t where it holds the extreme: the highest score is the first such tap.
+    score, scratch = xp.zeros(best.shape, dtype=score_type), xp.empty(best.shape, dtype=score_type)
+    for t, tap in enumerate(taps):
+        xp.multiply(tiles[(Ellipsis,) + tap] == best, score_type.type(count - t), out=scratch)
+        xp.maximum(score, scratch, out=score)
+    return xp.subtract(score_type.type(count), score, out=score)
+
+
+def _tap_indices(tap, windows):
+    """Flat plane indices ``(N, C, *O)`` of the winning ``tap`` of each non-overlapping window."""
+    index = xp.zeros(tap.shape, dtype=xp.int64)
+    taps = xp.unravel_index(tap, windows.kernel)
+    for d, (k, pitch) in enumerate(zip(windows.kernel, _row_major_strides(windows.size))):
+        origin = (xp.arange(windows.out[d]) * k).reshape((-1,) + (1,) * (len(windows.kernel) - 1 - d))
+        index += (origin + taps[d]) * pitch
+    return index
+
+
 # ----- differentiable pieces ---------------------------------------------------------------
 
 class _Chosen(Function):
     """Elements chosen from ``x``, as a function of ``x``: the gradient goes back to where they were.
 
     ``values`` ``(N, C, *O)`` are the elements of each (N, C) plane of ``x`` at flat ``indices``,
-    already read by the choosing scan, so forward only hands them on.
+    already read by the choosing scan, so forward only hands them on. For non-overlapping
+    windows of size ``tiles`` (see `_tiles`) the indices may be left out: backward then finds
+    each window's winning tap and writes one strided slice per tap instead of a scatter-add.
     """
 
-    def forward(self, x, indices=None, values=None):
+    def forward(self, x, indices=None, values=None, tiles=None):
         self.shape, self.indices = x.shape, indices
+        if tiles is not None and indices is None:
+            self.x, self.values, self.kernel = x, values, tiles   # the winners are found in backward
         return values
 
     def backward(self, gy):
+        if self.indices is None:
+            winner = _winning_tap(self.x, self.values, self.kernel)
+            covered = all(o * k == d for o, k, d in zip(gy.shape[2:], self.kernel, self.shape[2:]))
+            gx = (xp.empty if covered else xp.zeros)(self.shape, dtype=gy.dtype)  # every element written?
+            tiles = _tile_view(gx, self.kernel, gy.shape[2:])            # (N, C, *O, *K) view of gx
+            for t, tap in enumerate(itertools.product(*(range(k) for k in self.kernel))):
+                xp.multiply(gy, winner == t, out=tiles[(Ellipsis,) + tap])
+            return gx
         n, c = self.shape[:2]
         plane = math.prod(self.shape[2:])
         gx = xp.zeros(n * c * plane, dtype=gy.dtype)
@@ -298,7 +365,8 @@ def _averaging_matrix(size, out, dtype):
 
 def _finish(out, indices, added_batch, return_indices):
     if added_batch:
-        out, indices = out.squeeze(0), indices[0]
+        out = out.squeeze(0)
+        indices = None if indices is None else indices[0]
     return (out, Tensor._from_array(indices)) if return_indices else out
 
 
@@ -306,6 +374,11 @@ def _extreme_pool(op, n, largest, input, kernel_size, stride, padding, dilation,
     x, added_batch = expect_spatial_input(input, n, op)
     expect_float(x, op)
     windows = _windows(op, x.shape[2:], kernel_size, stride, padding, dilation, ceil_mode)
+    values = _choose_in_tiles(x.data, windows, largest) if _tiles(windows) else None
+    if values is not None:
+        indices = _tap_indices(_winning_tap(x.data, values, windows.kernel), windows) if return_indices else None
+        out = _Chosen.apply(x, indices=indices, values=values, tiles=windows.kernel)
+        return _finish(out, indices, added_batch, return_indices)
     values, indices = _choose_in_windows(x.data, windows, largest)
     return _finish(_Chosen.apply(x, indices=indices, values=values), indices, added_batch, return_indices)
 
