@@ -149,7 +149,8 @@ def _builtin_input(name):
     if "in_features" in defaults:
         return [(defaults["in_features"],)]
     channels = defaults.get("in_channels", 3)
-    return [(channels, 32, 32), (channels, 64, 64), (channels, 224, 224)]
+    # Images first; then a signal and a volume for the 1-D and 3-D models (cnn1d, cnn3d).
+    return [(channels, 32, 32), (channels, 64, 64), (channels, 224, 224), (channels, 64), (channels, 8, 8, 8)]
 
 
 @pytest.mark.parametrize("name", models.list_models())
