@@ -155,20 +155,7 @@ def test_resume_from_the_command_line_equals_a_straight_run(tmp_path, capsys):
     assert_one_line_error(status, err, 1, "has already trained 2 epochs")
 
 
-@pytest.mark.parametrize("argv, pattern", [
-    (["train", "--epochs", "0"], "argument --epochs: expected a positive integer, got 0"),
-    (["train", "--lr", "fast"], "argument --lr: expected a positive number, got 'fast'"),
-    (["train", "--model", "resnet"], "argument --model: invalid choice: 'resnet'"),
-    (["train", "--data", "cifar:/tmp"], "argument --data: expected 'sample' (the 12,000"),
-    (["train", "--data", "mnist"], "give the directory of the IDX files"),
-    (["evaluate"], "the following arguments are required: CHECKPOINT"),
-    (["predict", "run"], "the following arguments are required: IMAGE"),
-    (["predict", "run", "x.png", "--top-k", "-1"], "argument --top-k: expected a positive integer"),
-    (["fly"], "argument COMMAND: invalid choice: 'fly'"),
-])
-def test_bad_arguments_exit_2_with_one_line(argv, pattern, capsys):
-    status, _, err = run_cli(capsys, *argv)
-    assert_one_line_error(status, err, 2, pattern)
+# Bad arguments (exit status 2, one line): the CLI table in tests/error_cases.py.
 
 
 def test_missing_and_corrupt_files_exit_1_with_one_line(trained, tmp_path, capsys):

@@ -9,7 +9,7 @@ import numpy
 import pytest
 
 from striate import FormatError
-from striate.data.idx import encode_idx, read_idx, write_idx
+from striate.data.idx import decode_idx, encode_idx, read_idx, write_idx
 
 # (type code, big-endian struct letter, native dtype) — written down from the IDX spec, not from idx.py.
 TYPES = [(0x08, "B", numpy.uint8), (0x09, "b", numpy.int8), (0x0B, "h", numpy.int16),
@@ -109,6 +109,10 @@ BAD_FILES = {
     "product overflow": (idx_file(0x08, (0xFFFFFFFF,) * 3),
                          r"dimensions \(4294967295, 4294967295, 4294967295\) of 1-byte elements overflow"),
     "float64 overflow": (idx_file(0x0E, (0xFFFFFFFF, 0xFFFFFFFF)), "of 8-byte elements overflow"),
+    # Empty (a zero dimension) yet impossible: NumPy refuses even an empty array this big nominally.
+    "empty but overflowing": (idx_file(0x08, (0, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF)),
+                              r"dimensions \(0, 4294967295, 4294967295, 4294967295\) of 1-byte elements overflow"),
+    "rank beyond NumPy": (idx_file(0x08, (1,) * 65, [0]), "rank 65 exceeds NumPy's limit of 64 dimensions"),
 }
 
 
@@ -195,3 +199,44 @@ def test_header_that_overstates_its_size_allocates_only_what_is_there(tmp_path):
             read_idx(path)
 
     assert _peak_memory(read) < 4 << 20
+
+
+def test_gzip_is_inflated_no_further_than_the_declared_payload_plus_one_byte(tmp_path, monkeypatch):
+    """The inflater is asked for exactly what is read: a bomb is never expanded past its header's claim."""
+    import striate.data.idx as idx_module
+
+    inflated = []
+    real_decompressobj = zlib.decompressobj
+
+    class CountingInflater:
+        def __init__(self, *args, **kwargs):
+            self.inner = real_decompressobj(*args, **kwargs)
+
+        def decompress(self, data, max_length=0):
+            out = self.inner.decompress(data, max_length)
+            inflated.append(len(out))
+            return out
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+    monkeypatch.setattr(idx_module.zlib, "decompressobj", CountingInflater)
+    header = idx_file(0x08, (64, 64))                               # declares 4096 bytes
+    path = put(tmp_path, _bomb(header + bytes(4096), 8 << 20), name="bomb.gz")
+    with pytest.raises(FormatError, match="declare 4096 bytes, got more than 4096"):
+        read_idx(path)
+    assert sum(inflated) == len(header) + 4096 + 1
+    inflated.clear()
+    valid = put(tmp_path, header + bytes(4096), name="valid.gz", gz=True)
+    assert read_idx(valid).shape == (64, 64)
+    assert sum(inflated) == len(header) + 4096                      # and the stream's end was reached: CRC checked
+
+
+def test_decode_idx_reads_bytes_like_read_idx(tmp_path):
+    data = idx_file(0x0B, (2, 2), [1, -2, 3, -4], "h")
+    numpy.testing.assert_array_equal(decode_idx(data), [[1, -2], [3, -4]])
+    numpy.testing.assert_array_equal(decode_idx(gzip.compress(data)), [[1, -2], [3, -4]])
+    with pytest.raises(FormatError, match=r"read_idx: <bytes>: payload size mismatch"):
+        decode_idx(data[:-1])
+    with pytest.raises(FormatError, match=r"read_idx: <bytes>: corrupt gzip stream"):
+        decode_idx(gzip.compress(data)[:-3] + b"xyz")

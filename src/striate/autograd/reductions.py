@@ -24,6 +24,26 @@ def normalize_dims(dim, ndim, op):
     return tuple(sorted(out)) if ndim else ()
 
 
+# NumPy sums pairwise (error ~ log n · eps) only along the innermost, contiguous run of reduced
+# axes; every other reduced axis is added one slice at a time (error ~ n · eps). Past this many
+# such sequential terms, float16/32 inputs are accumulated in float64 instead (as PyTorch's
+# cascade sums are accurate along any axis).
+_MAX_SEQUENTIAL_TERMS = 256
+
+
+def _accumulator(x, axes):
+    """The dtype to accumulate a sum of ``x`` over ``axes`` in: None (x's own) or float64."""
+    if x.dtype.kind != "f" or x.dtype.itemsize >= 8:
+        return None
+    sequential, trailing = 1, x.flags.c_contiguous
+    for axis in reversed(range(x.ndim)):
+        if axis not in axes:
+            trailing = False
+        elif not trailing:
+            sequential *= x.shape[axis]
+    return xp.float64 if sequential > _MAX_SEQUENTIAL_TERMS else None
+
+
 def _expand_back(g, shape, axes, keepdim):
     """Reshape a reduced gradient so it broadcasts against the input again."""
     if not keepdim:
@@ -34,7 +54,10 @@ def _expand_back(g, shape, axes, keepdim):
 class Sum(Function):
     def forward(self, x, axes=(), keepdim=False):
         self.shape, self.axes, self.keepdim = x.shape, axes, keepdim
-        return xp.sum(x, axis=axes, keepdims=keepdim)
+        wide = _accumulator(x, axes)
+        if wide is None:
+            return xp.sum(x, axis=axes, keepdims=keepdim)
+        return xp.sum(x, axis=axes, keepdims=keepdim, dtype=wide).astype(x.dtype)
 
     def backward(self, gy):
         # .copy(), not ascontiguousarray: that one turns a 0-d gradient into shape (1,).
@@ -47,7 +70,10 @@ class Mean(Function):
         self.count = 1
         for a in axes:
             self.count *= x.shape[a]
-        return xp.mean(x, axis=axes, keepdims=keepdim)
+        wide = _accumulator(x, axes)
+        if wide is None:
+            return xp.mean(x, axis=axes, keepdims=keepdim)
+        return xp.mean(x, axis=axes, keepdims=keepdim, dtype=wide).astype(x.dtype)
 
     def backward(self, gy):
         return _expand_back(gy / self.count, self.shape, self.axes, self.keepdim).copy()

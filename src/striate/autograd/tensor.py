@@ -1,6 +1,7 @@
 """``Tensor``: an array that remembers the operation that made it, so it can be differentiated."""
 import collections
 import numbers
+import operator
 
 import numpy
 
@@ -19,16 +20,17 @@ def _as_array(data, dtype=None, copy=True):
     arrays keep their dtype (float64 included), integers become int64."""
     if isinstance(data, Tensor):
         data = data.data
-    if dtype is not None:
+    from_array = dtype is not None or isinstance(data, (xp.ndarray, xp.generic))
+    try:
         array = xp.array(data, dtype=dtype, copy=copy or None)
-    else:
-        from_array = isinstance(data, (xp.ndarray, xp.generic))
-        array = xp.array(data, copy=copy or None)
-        if not from_array:
-            if array.dtype.kind == "f":
-                array = array.astype(float32)
-            elif array.dtype.kind in "iu":
-                array = array.astype(int64)
+    except ValueError as error:  # ragged nested lists, strings that are not numbers
+        raise ValueError(f"tensor: data must be a number or a rectangular nested sequence of numbers: "
+                         f"{error}") from None
+    if not from_array:
+        if array.dtype.kind == "f":
+            array = array.astype(float32)
+        elif array.dtype.kind in "iu":
+            array = array.astype(int64)
     if array.dtype.kind not in "fiub":
         raise TypeError(f"tensor: cannot make a tensor from data of dtype {array.dtype} "
                         "(expected numbers or booleans)")
@@ -303,7 +305,15 @@ class Tensor:
         if not isinstance(other, _OPERANDS) and not is_scalar(other):
             return NotImplemented  # Python then tries the other side, or raises its TypeError
         a, b = self._promoted(other, true_divide)
-        return function.apply(b, a) if reflected else function.apply(a, b)
+        try:
+            return function.apply(b, a) if reflected else function.apply(a, b)
+        except ValueError as error:
+            if "could not be broadcast" not in str(error):
+                raise
+            left, right = (b, a) if reflected else (a, b)
+            raise ValueError(f"{function.__name__.lower()}: operands of shapes {tuple(xp.shape(left))} and "
+                             f"{tuple(xp.shape(right))} cannot be broadcast together (aligned from the last "
+                             f"dimension, sizes must be equal or 1)") from None
 
     def __add__(self, other):
         return self._binary(_ar.Add, other)
@@ -530,7 +540,10 @@ class Tensor:
     # ----- shape ----------------------------------------------------------------------------------
     def reshape(self, *shape):
         shape = shape[0] if len(shape) == 1 and not isinstance(shape[0], numbers.Integral) else shape
-        shape = tuple(int(s) for s in shape)
+        try:
+            shape = tuple(operator.index(s) for s in shape)
+        except TypeError:
+            raise TypeError(f"reshape: shape must be ints, got {shape!r}") from None
         known = 1
         for s in shape:
             known *= s if s != -1 else 1
@@ -642,7 +655,11 @@ class Tensor:
         return self
 
     def __getitem__(self, index):
-        return _sh.GetItem.apply(self, index=_unwrap_index(index))
+        try:
+            return _sh.GetItem.apply(self, index=_unwrap_index(index))
+        except IndexError as error:  # NumPy's message names neither the op nor the tensor
+            raise IndexError(f"getitem: invalid index {index!r:.100} for a tensor of shape {self.shape}: "
+                             f"{error}") from None
 
     # ----- dtype ----------------------------------------------------------------------------------
     def to(self, *args, dtype=None, device=None, copy=False):

@@ -7,6 +7,8 @@ the header can be made to allocate gigabytes or to return a silently wrong array
 that is short, long, or a gzip stream that inflates beyond its header is a ``FormatError``.
 """
 import gzip
+import io
+import math
 import os
 import zlib
 
@@ -31,6 +33,8 @@ _TYPE_CODES = {dtype.newbyteorder("="): code for code, dtype in IDX_TYPES.items(
 _CHUNK = 1 << 20
 # The largest payload NumPy can index (numpy.intp); a larger declared size cannot be a real file.
 _MAX_PAYLOAD = numpy.iinfo(numpy.intp).max
+# The most dimensions a NumPy array may have (32 before NumPy 2.0, 64 since); IDX allows 255.
+_MAX_NDIM = 64 if numpy.lib.NumpyVersion(numpy.__version__) >= "2.0.0" else 32
 
 
 def read_idx(path, *, ndim=None, dtype=None):
@@ -57,10 +61,58 @@ def read_idx(path, *, ndim=None, dtype=None):
         if not compressed:
             return _read_stream(raw, name, ndim, dtype)
         try:
-            with gzip.GzipFile(fileobj=raw, mode="rb") as stream:
-                return _read_stream(stream, name, ndim, dtype)
-        except (OSError, EOFError, zlib.error) as error:  # gzip.BadGzipFile is an OSError
+            return _read_stream(_BoundedGzip(raw), name, ndim, dtype)
+        except zlib.error as error:
             raise FormatError(f"read_idx: {name}: corrupt gzip stream ({type(error).__name__}: {error})") from None
+
+
+class _BoundedGzip:
+    """A gzip stream whose ``read(n)`` inflates at most ``n`` bytes.
+
+    ``gzip.GzipFile`` decompresses ahead into an 8 KiB buffer; this reader asks zlib for exactly
+    what is requested, so reading a header-declared payload plus one byte never inflates more,
+    however much a hostile stream would expand. Each member's CRC-32 and length are checked by
+    zlib when its end is reached; concatenated members are read one after another.
+    """
+
+    def __init__(self, raw):
+        self.raw = raw
+        self.inflater = zlib.decompressobj(wbits=31)  # 31: a gzip container around deflate
+        self.pending = b""                            # compressed bytes not yet given to zlib
+
+    def read(self, count):
+        out = bytearray()
+        while len(out) < count:
+            if self.inflater.eof:
+                rest = self.inflater.unused_data + self.pending
+                self.pending = b""
+                if not rest:
+                    rest = self.raw.read(_CHUNK)
+                if not rest:
+                    break                             # clean end after a complete member
+                self.inflater = zlib.decompressobj(wbits=31)
+                self.pending = rest
+            data = self.inflater.unconsumed_tail or self.pending or self.raw.read(_CHUNK)
+            self.pending = b""
+            if not data:
+                raise zlib.error("truncated gzip stream: it ends before its end-of-stream marker")
+            out += self.inflater.decompress(data, count - len(out))
+        return bytes(out)
+
+
+def decode_idx(data, *, ndim=None, dtype=None):
+    """The array held by the bytes of an IDX file (raw or gzip-compressed), with ``read_idx``'s checks.
+
+    ``FormatError`` messages name the source ``<bytes>``.
+    """
+    data = memoryview(data).cast("B")
+    raw = io.BytesIO(data)
+    if data[:2] != GZIP_MAGIC:
+        return _read_stream(raw, "<bytes>", ndim, dtype)
+    try:
+        return _read_stream(_BoundedGzip(raw), "<bytes>", ndim, dtype)
+    except zlib.error as error:
+        raise FormatError(f"read_idx: <bytes>: corrupt gzip stream ({type(error).__name__}: {error})") from None
 
 
 def _read_stream(stream, name, ndim, dtype):
@@ -89,13 +141,18 @@ def _read_stream(stream, name, ndim, dtype):
     if len(dims_bytes) < 4 * rank:
         raise FormatError(f"read_idx: {name}: truncated header: rank {rank} needs {4 * rank} bytes of "
                           f"dimensions, got {len(dims_bytes)}")
+    if rank > _MAX_NDIM:
+        raise FormatError(f"read_idx: {name}: rank {rank} exceeds NumPy's limit of {_MAX_NDIM} dimensions")
     shape = tuple(int(d) for d in numpy.frombuffer(dims_bytes, dtype=">u4"))
-    size = element.itemsize
-    for d in shape:  # Python ints: exact, so the bound is checked before it could wrap
-        size *= d
-        if size > _MAX_PAYLOAD:
+    # Python ints are exact, so nothing wraps around. The product over the non-zero dimensions
+    # is bounded too: NumPy refuses even an empty array whose nominal size does not fit.
+    nominal = element.itemsize
+    for d in shape:
+        nominal *= max(d, 1)
+        if nominal > _MAX_PAYLOAD:
             raise FormatError(f"read_idx: {name}: dimensions {shape} of {element.itemsize}-byte elements "
                               f"overflow the largest addressable size ({_MAX_PAYLOAD} bytes)")
+    size = element.itemsize * math.prod(shape)
 
     # Read one byte past the declared size, so a long file is caught without reading it all.
     payload = bytearray()
@@ -142,4 +199,4 @@ def write_idx(path, array, compress=None):
         f.write(data)
 
 
-__all__ = ["read_idx", "write_idx", "encode_idx", "IDX_TYPES"]
+__all__ = ["read_idx", "decode_idx", "write_idx", "encode_idx", "IDX_TYPES"]

@@ -30,15 +30,25 @@ def default_collate(batch):
         return Tensor._from_array(_stack([s.data for s in batch]))
     if isinstance(elem, (numpy.ndarray, numpy.generic)):
         return Tensor._from_array(_stack([numpy.asarray(s) for s in batch]))
-    if isinstance(elem, bool):
-        return Tensor._from_array(numpy.array(batch, dtype=numpy.bool_))
-    if isinstance(elem, numbers.Integral):
-        return Tensor._from_array(numpy.array(batch, dtype=numpy.int64))
     if isinstance(elem, numbers.Real):
-        return Tensor._from_array(numpy.array(batch, dtype=numpy.float32))
+        # Every sample of the field must be the same kind of number: [1, 2.5] must not become int64 [1, 2].
+        kind = (bool if isinstance(elem, bool) else
+                numbers.Integral if isinstance(elem, numbers.Integral) else numbers.Real)
+        if not all(isinstance(s, kind) and (kind is bool or not isinstance(s, bool)) for s in batch):
+            types = sorted({type(s).__name__ for s in batch})
+            raise TypeError(f"default_collate: every sample of a field must have the same kind of number as the "
+                            f"first ({type(elem).__name__}), got types {types}")
+        dtype = {bool: numpy.bool_, numbers.Integral: numpy.int64, numbers.Real: numpy.float32}[kind]
+        return Tensor._from_array(numpy.array(batch, dtype=dtype))
     if isinstance(elem, (str, bytes)):
         return list(batch)
     if isinstance(elem, collections.abc.Mapping):
+        keys = set(elem)
+        for s in batch:
+            if not isinstance(s, collections.abc.Mapping) or set(s) != keys:
+                got = sorted(map(str, s)) if isinstance(s, collections.abc.Mapping) else type(s).__name__
+                raise ValueError(f"default_collate: every dict sample must have the keys of the first, "
+                                 f"{sorted(map(str, keys))}, got {got}")
         return {key: default_collate([s[key] for s in batch]) for key in elem}
     if isinstance(elem, collections.abc.Sequence):
         lengths = {len(s) for s in batch}
@@ -87,6 +97,9 @@ class DataLoader:
             raise ValueError(f"DataLoader: batch_size must be a positive int, got {batch_size!r}")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0):
             raise ValueError(f"DataLoader: seed must be a non-negative int or None, got {seed!r}")
+        if not (hasattr(dataset, "__getitem__") and hasattr(dataset, "__len__")):
+            raise TypeError(f"DataLoader: dataset must be map-style (support len() and dataset[i]), "
+                            f"got {type(dataset).__name__}")
         if collate_fn is not None and not callable(collate_fn):
             raise TypeError(f"DataLoader: collate_fn must be callable, got {type(collate_fn).__name__}")
         self.dataset = dataset

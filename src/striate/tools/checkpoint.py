@@ -33,6 +33,10 @@ METRICS_JSON = "metrics.json"
 FORMAT = "striate-checkpoint"
 VERSION = 1
 _WEIGHTS_PATTERN = re.compile(r"checkpoint-epoch\d+(-\d+)?\.safetensors\Z")
+# Temporary files of striate.io.atomic_open for this directory's files: a save killed outright
+# (SIGKILL, power cut) cannot remove its own, so the next save does.
+_STALE_TEMP_PATTERN = re.compile(r"\.(checkpoint-epoch\d+(-\d+)?\.safetensors|checkpoint\.json|metrics\.json)"
+                                 r"\.[0-9a-f]{16}\.tmp\Z")
 _METADATA_KEY = "striate.checkpoint"
 
 
@@ -126,11 +130,11 @@ class CheckpointWriter:
         pointer = {**description, "weights": weights_name, "sha256": _sha256(weights_path)}
         json_path = self.directory / CHECKPOINT_JSON
         atomic_write(json_path, _json_bytes(pointer))
-        # Only now is the previous weights file unreferenced.
-        for old in self.directory.iterdir():
-            if old.name != weights_name and _WEIGHTS_PATTERN.match(old.name):
-                old.unlink(missing_ok=True)
         write_metrics(self.directory, history)
+        # Only now is the previous weights file unreferenced; temporary files left by a killed save go too.
+        for old in self.directory.iterdir():
+            if (old.name != weights_name and _WEIGHTS_PATTERN.match(old.name)) or _STALE_TEMP_PATTERN.match(old.name):
+                old.unlink(missing_ok=True)
         return json_path
 
 
@@ -179,6 +183,9 @@ class Checkpoint:
         for key, value in self.tensors.items():
             if key.startswith("optimizer.state."):
                 index, _, name = key[len("optimizer.state."):].partition(".")
+                if not _INDEX.match(index) or not name:
+                    raise FormatError(f"{self.weights_path}: tensor name {key!r:.200} is not "
+                                      "'optimizer.state.<parameter index>.<name>'")
                 state.setdefault(int(index), {})[name] = value
         return {"state": state, "param_groups": saved["param_groups"]}
 
@@ -207,6 +214,21 @@ def resolve(path):
     return path
 
 
+def parse_description(data, where="<bytes>"):
+    """The checked description dict of a checkpoint from its JSON text or bytes (``checkpoint.json``'s content).
+
+    Raises:
+        FormatError: not JSON (or duplicate keys, or nesting too deep), or not a well-formed
+            striate checkpoint description.
+    """
+    meta = _parse_json(data, where)
+    _check_description(meta, where)
+    return meta
+
+
+_INDEX = re.compile(r"[0-9]+\Z")
+
+
 def _check_description(meta, where):
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise FormatError(f"{where}: not a striate checkpoint (expected \"format\": \"{FORMAT}\")")
@@ -220,7 +242,7 @@ def _check_description(meta, where):
     if (not isinstance(optimizer, dict) or not isinstance(optimizer.get("param_groups"), list)
             or not all(isinstance(group, dict) for group in optimizer["param_groups"])
             or not isinstance(optimizer.get("state", {}), dict)
-            or not all(isinstance(entry, dict) and str(index).isdigit()
+            or not all(isinstance(entry, dict) and _INDEX.match(index)
                        for index, entry in optimizer.get("state", {}).items())):
         raise FormatError(f"{where}: missing or malformed 'optimizer' entry")
     model = meta.get("model")
@@ -230,6 +252,17 @@ def _check_description(meta, where):
     for key in ("scheduler", "loader", "rng_state", "metrics"):
         if not isinstance(meta.get(key), (dict, type(None))):
             raise FormatError(f"{where}: malformed {key!r} entry: expected an object or null")
+    if meta.get("rng_state") is not None:
+        try:   # a throwaway generator of the default kind checks the state restore() will set
+            type(st_random.default_generator().bit_generator)(0).state = meta["rng_state"]
+        except (TypeError, ValueError, KeyError, OverflowError) as error:
+            raise FormatError(f"{where}: malformed 'rng_state' entry: {error!s:.200}") from None
+    loader = meta.get("loader") or {}
+    for key in ("epoch", "seed"):
+        value = loader.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            raise FormatError(f"{where}: malformed 'loader' entry: {key} must be a non-negative int or null, "
+                              f"got {value!r:.50}")
     if not isinstance(meta.get("history", []), list):
         raise FormatError(f"{where}: malformed 'history' entry: expected a list")
 
@@ -248,11 +281,9 @@ def load_checkpoint(path):
         if text is None:
             raise FormatError(f"{path}: a safetensors file without a striate checkpoint description; "
                               "load plain weights with striate.load")
-        meta = _parse_json(text, path)
-        _check_description(meta, path)
+        meta = parse_description(text, path)
     else:
-        meta = _parse_json(path.read_bytes(), path)
-        _check_description(meta, path)
+        meta = parse_description(path.read_bytes(), path)
         name = meta.get("weights")
         if not isinstance(name, str) or pathlib.PurePath(name).name != name or not name:
             raise FormatError(f"{path}: 'weights' must be a file name in the same directory, got {name!r}")
@@ -269,9 +300,21 @@ def load_checkpoint(path):
 
 def _parse_json(data, where):
     try:
-        return json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise FormatError(f"{where}: not valid JSON ({error})") from None
+        return json.loads(data, object_pairs_hook=_object_without_duplicates)
+    except FormatError as error:
+        raise FormatError(f"{where}: {error}") from None
+    # ValueError: JSONDecodeError, UnicodeDecodeError, integers of more than 4300 digits;
+    # RecursionError: nesting deeper than the interpreter's stack.
+    except (ValueError, RecursionError) as error:
+        raise FormatError(f"{where}: not valid JSON ({error!s:.200})") from None
+
+
+def _object_without_duplicates(pairs):
+    keys = [key for key, _ in pairs]
+    if len(set(keys)) != len(keys):
+        duplicates = sorted({key for key in keys if keys.count(key) > 1})
+        raise FormatError(f"not valid JSON: duplicate keys {duplicates!r:.200}")
+    return dict(pairs)
 
 
 def restore(checkpoint, *, model=None, optimizer=None, scheduler=None, loader=None, rng=True):
@@ -282,7 +325,7 @@ def restore(checkpoint, *, model=None, optimizer=None, scheduler=None, loader=No
         model: receives the weights (strictly: names and shapes must match).
         optimizer: receives the optimizer state; its class must be the saved one.
         scheduler: receives the schedule's state; its class must be the saved one.
-        loader: gets its ``epoch`` back, so shuffling continues where it stopped.
+        loader: gets its ``epoch`` and shuffle ``seed`` back, so shuffling continues where it stopped.
         rng: restore striate's default random generator (dropout, initialisation).
 
     Returns:
@@ -305,12 +348,17 @@ def restore(checkpoint, *, model=None, optimizer=None, scheduler=None, loader=No
             raise ValueError(f"{where}: the checkpoint holds {saved and saved.get('class')} scheduler state, "
                              f"but the scheduler is {type(scheduler).__name__}")
         scheduler.load_state_dict(saved["state"])
-    if loader is not None and meta.get("loader") and meta["loader"].get("epoch") is not None:
-        loader.epoch = meta["loader"]["epoch"]
+    if loader is not None and meta.get("loader"):
+        if meta["loader"].get("epoch") is not None:
+            loader.epoch = meta["loader"]["epoch"]
+        # A loader built without a seed drew one from the generator when it was made, in the
+        # first process; the checkpoint's is the one that continues that run's shuffle order.
+        if meta["loader"].get("seed") is not None and getattr(loader, "seed", None) is not None:
+            loader.seed = meta["loader"]["seed"]
     if rng and meta.get("rng_state") is not None:
         st_random.set_rng_state(meta["rng_state"])
     return checkpoint
 
 
-__all__ = ["CheckpointWriter", "Checkpoint", "load_checkpoint", "restore", "resolve", "write_metrics",
-           "CHECKPOINT_JSON", "METRICS_JSON"]
+__all__ = ["CheckpointWriter", "Checkpoint", "load_checkpoint", "parse_description", "restore", "resolve",
+           "write_metrics", "CHECKPOINT_JSON", "METRICS_JSON"]

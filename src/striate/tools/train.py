@@ -12,6 +12,8 @@ import time
 
 import numpy
 
+from striate import random as st_random
+from striate.autograd.anomaly import AnomalyError, detect_anomaly
 from striate.autograd.grad_mode import no_grad
 from striate.autograd.tensor import Tensor
 from striate.nn import functional as F
@@ -24,21 +26,38 @@ _SCHEDULER_INTERVALS = ("epoch", "batch")
 class TrainingDiverged(RuntimeError):
     """The training loss (or a parameter) became NaN or infinite; training stopped.
 
+    When the loss goes bad, the step's forward pass is re-run under anomaly mode
+    (``striate.autograd.detect_anomaly``: same weights, batch and random state) to find the
+    operation whose output first held NaN or Inf; normal steps pay nothing for this.
+
     Attributes:
         epoch: the epoch (1-based) in which it happened.
         step: the batch (1-based) within that epoch.
         loss: the offending loss value (NaN or ±inf; NaN too when only a parameter went bad).
         checkpoint: path of the last good checkpoint's JSON, or None when none was written.
+        op: the operation where non-finite values first appeared (e.g. ``"conv2d"``,
+            ``"Tensor.log"``), or None when the re-run did not reproduce them.
+        module: the name of the model's submodule that ran it (``"features.0"``), or None.
+        anomaly: the ``AnomalyError`` of the re-run, or None.
     """
 
-    def __init__(self, epoch, step, loss, checkpoint=None, what="loss"):
+    def __init__(self, epoch, step, loss, checkpoint=None, what="loss", anomaly=None, module=None):
         self.epoch, self.step, self.loss, self.checkpoint = epoch, step, loss, checkpoint
+        self.anomaly, self.module = anomaly, module
+        self.op = None if anomaly is None else anomaly.op
         where = f"training diverged at epoch {epoch}, step {step}: {what} is {loss}"
         if checkpoint is not None:
             keep = f"the last good checkpoint is kept in {checkpoint}"
         else:
             keep = "no checkpoint was written before it"
-        super().__init__(f"{where}; {keep}. Try a lower learning rate (e.g. --lr), or check the data.")
+        cause = ""
+        if anomaly is not None:
+            inside = f" in module {module!r}" if module else ""
+            came = ("from finite inputs" if anomaly.inputs_finite else
+                    "passing on non-finite values it received (from the data, or a parameter an earlier update broke)")
+            cause = (f" Re-run under anomaly mode, {anomaly.kind} first appeared in the output of {anomaly.op} "
+                     f"(Function {anomaly.function}){inside}, {came}.")
+        super().__init__(f"{where}; {keep}. Try a lower learning rate (e.g. --lr), or check the data.{cause}")
 
 
 @dataclasses.dataclass
@@ -183,6 +202,30 @@ def _scheduler_interval(scheduler, interval):
     return interval
 
 
+def _locate_non_finite(model, images, labels, loss_fn, rng_state):
+    """Re-run a step's forward under anomaly mode; return ``(AnomalyError or None, module name or None)``.
+
+    The random state is rewound to where the step began (so dropout draws the same masks) and
+    restored afterwards, and buffers (BatchNorm's running statistics) are put back, so the
+    re-run leaves no trace.
+    """
+    buffers = [(buffer, buffer.data.copy()) for _, buffer in model.named_buffers() if buffer is not None]
+    after = st_random.get_rng_state()
+    st_random.set_rng_state(rng_state)
+    try:
+        with no_grad(), detect_anomaly():
+            loss_fn(model(images), labels)
+    except AnomalyError as error:
+        names = {id(module): name for name, module in model.named_modules()}
+        module = next((names[id(owner)] for owner in error.owners if names.get(id(owner))), None)
+        return error, module
+    finally:
+        st_random.set_rng_state(after)
+        for buffer, saved in buffers:
+            buffer.data[...] = saved
+    return None, None
+
+
 def _first_bad_parameter(model):
     for name, param in model.named_parameters():
         if not numpy.isfinite(param.data).all():
@@ -199,7 +242,8 @@ def train_one_epoch(model, loader, optimizer, *, epoch, loss_fn=None, scheduler=
         and accuracy are means over the training examples as the weights moved.
 
     Raises:
-        TrainingDiverged: the loss became NaN or infinite (checked before each update).
+        TrainingDiverged: the loss became NaN or infinite (checked before each update); it names the
+            operation where non-finite values first appeared (see ``TrainingDiverged``).
     """
     loss_fn = F.cross_entropy if loss_fn is None else loss_fn
     model.train()
@@ -209,11 +253,13 @@ def train_one_epoch(model, loader, optimizer, *, epoch, loss_fn=None, scheduler=
     for step, batch in enumerate(loader, start=1):
         images, labels = _split_batch(batch, "fit")
         optimizer.zero_grad()
+        rng_state = st_random.get_rng_state()   # to replay this step if its loss is not finite
         logits = model(images)
         loss = loss_fn(logits, labels)
         value = float(loss.item())
         if not math.isfinite(value):
-            raise TrainingDiverged(epoch, step, value, last_checkpoint)
+            anomaly, module = _locate_non_finite(model, images, labels, loss_fn, rng_state)
+            raise TrainingDiverged(epoch, step, value, last_checkpoint, anomaly=anomaly, module=module)
         loss.backward()
         optimizer.step()
         if scheduler_interval == "batch":
