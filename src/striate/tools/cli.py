@@ -12,9 +12,18 @@ import time
 import numpy
 
 _DATA_HELP = ("'sample' (the 12,000 MNIST digits shipped with striate), 'mnist:DIR' or 'fashion-mnist:DIR' "
-              "(DIR holds the four standard IDX files, raw or .gz)")
-# Per-data-set normalisation (mean, std of the training pixels in [0, 1]); predict reads it back from the checkpoint.
-_NORMALIZATION = {"sample": (0.1307, 0.3081), "mnist": (0.1307, 0.3081), "fashion-mnist": (0.2860, 0.3530)}
+              "(DIR holds the four standard IDX files, raw or .gz), 'cifar10:DIR' or 'cifar100:DIR' (DIR holds "
+              "the binary or python version's files, or their extracted folder), or 'folder:DIR' (one sub-folder "
+              "of images per class; DIR/train and DIR/val or DIR/test if present, else every 10th image of each "
+              "class is held out)")
+# Per-data-set normalisation (mean, std of the training pixels in [0, 1], per channel for colour);
+# predict reads it back from the checkpoint. 'folder' data is measured on its training images.
+_NORMALIZATION = {"sample": (0.1307, 0.3081), "mnist": (0.1307, 0.3081), "fashion-mnist": (0.2860, 0.3530),
+                  "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+                  "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762))}
+_DATA_ON_DISK = ("mnist", "fashion-mnist", "cifar10", "cifar100", "folder")
+# 'folder:DIR' images of mixed sizes are resized (shorter side) and centre-cropped to this square.
+_FOLDER_SIZE = 32
 _OPTIMIZERS = ("sgd", "adam", "adamw")
 _SCHEDULES = ("cosine", "onecycle", "constant")
 # Measured: LeNet-5 on the embedded digits with these reaches ~98.5% held out in well under a minute on 2 cores.
@@ -87,15 +96,20 @@ class DataSpec:
 
 
 def parse_data_spec(text):
-    """``"sample"``, ``"mnist:DIR"`` or ``"fashion-mnist:DIR"`` as a ``DataSpec`` (DIR made absolute)."""
+    """``"sample"``, or ``"NAME:DIR"`` for mnist, fashion-mnist, cifar10, cifar100, folder, as a ``DataSpec``.
+
+    DIR is made absolute; it may itself contain colons (only the first one separates).
+    """
     name, colon, root = str(text).partition(":")
     name = name.strip().lower()
     if name == "sample" and not colon:
         return DataSpec("sample")
-    if name in ("mnist", "fashion-mnist") and root:
+    if name in _DATA_ON_DISK and root:
         return DataSpec(name, os.path.abspath(os.path.expanduser(root)))
-    if name in ("mnist", "fashion-mnist"):
-        raise ValueError(f"{text!r}: give the directory of the IDX files, e.g. '{name}:data/{name}'")
+    if name in _DATA_ON_DISK:
+        what = {"folder": "the image folder", "cifar10": "the CIFAR-10 files",
+                "cifar100": "the CIFAR-100 files"}.get(name, "the IDX files")
+        raise ValueError(f"{text!r}: give the directory of {what}, e.g. '{name}:data/{name}'")
     raise ValueError(f"expected {_DATA_HELP}; got {text!r}")
 
 
@@ -107,13 +121,81 @@ def _data_arg(text):
 
 
 def load_split(spec, train):
-    """``(images uint8 (N, 28, 28), labels int64 (N,), class names)`` of one split of ``spec``."""
-    from striate.data.datasets import MNIST, Digits, FashionMNIST
+    """``(images uint8 (N, H, W) or (N, H, W, C), labels int64 (N,), class names)`` of one split of ``spec``."""
+    from striate.data.datasets import CIFAR10, CIFAR100, MNIST, Digits, FashionMNIST
     if spec.name == "sample":
         dataset = Digits(train=train)
+    elif spec.name == "folder":
+        return _load_folder_split(spec.root, train)
     else:
-        dataset = {"mnist": MNIST, "fashion-mnist": FashionMNIST}[spec.name](spec.root, train=train)
+        readers = {"mnist": MNIST, "fashion-mnist": FashionMNIST, "cifar10": CIFAR10, "cifar100": CIFAR100}
+        dataset = readers[spec.name](spec.root, train=train)
     return dataset.data, dataset.targets, list(dataset.classes)
+
+
+def _folder_splits(root):
+    """``(training ImageFolder, its sample indices, held-out ImageFolder, its sample indices)`` of ``root``.
+
+    With ``root/train`` and ``root/val`` (or ``root/test``) each is one ImageFolder; otherwise
+    ``root`` holds the class folders and every 10th image of each class (the 10th, 20th, ...
+    in file order) is held out.
+    """
+    from striate.data.datasets import ImageFolder
+    held_out_dir = next((os.path.join(root, n) for n in ("val", "test") if os.path.isdir(os.path.join(root, n))), None)
+    if os.path.isdir(os.path.join(root, "train")) and held_out_dir is not None:
+        train = ImageFolder(os.path.join(root, "train"))
+        held_out = ImageFolder(held_out_dir)
+        if held_out.classes != train.classes:
+            raise CommandError(f"{held_out_dir} has classes {held_out.classes} but {root}/train has {train.classes}")
+        return train, numpy.arange(len(train)), held_out, numpy.arange(len(held_out))
+    everything = ImageFolder(root)
+    targets = numpy.asarray(everything.targets)
+    rank = numpy.zeros(len(targets), dtype=numpy.int64)   # each sample's position within its class
+    for c in range(len(everything.classes)):
+        members = numpy.flatnonzero(targets == c)
+        rank[members] = numpy.arange(len(members))
+    held = rank % 10 == 9
+    return everything, numpy.flatnonzero(~held), everything, numpy.flatnonzero(held)
+
+
+def _load_folder_split(root, train):
+    """One split of an image folder as arrays, every image brought to one shape.
+
+    The shape comes from the training images, so both splits agree: one channel if every
+    training image is stored grayscale, else RGB; their size if they all share one square
+    size, else 32×32 (shorter side resized, bilinear, then centre-cropped).
+    """
+    try:
+        from PIL import Image
+    except ImportError:
+        raise CommandError("'folder:DIR' data needs Pillow to read images: pip install 'striate[cli]'") from None
+    from striate.data.datasets.folder import image_header, load_image
+    from striate.data.transforms import CenterCrop, Resize
+    train_set, train_index, test_set, test_index = _folder_splits(root)
+    headers = {image_header(train_set.samples[i][0]) for i in train_index}
+    mode = "L" if {m for _, _, m in headers} <= {"1", "L", "LA", "I", "I;16", "F"} else "RGB"
+    sizes = {(w, h) for w, h, _ in headers}
+    (width, height) = next(iter(sizes))
+    side = width if len(sizes) == 1 and width == height else _FOLDER_SIZE
+    dataset, index = (train_set, train_index) if train else (test_set, test_index)
+    if not len(index):
+        raise CommandError(f"folder:{root}: no held-out images: give each class at least 10 images, or split them "
+                           "into train/ and val/ sub-folders")
+    resize, crop = Resize(side), CenterCrop(side)
+    images = [numpy.asarray(crop(resize(Image.fromarray(load_image(dataset.samples[i][0], mode))))) for i in index]
+    return numpy.stack(images), numpy.asarray(dataset.targets, dtype=numpy.int64)[index], list(dataset.classes)
+
+
+def _normalization(spec, train_images):
+    """``(mean, std)`` lists, one value per channel, of the pixels in [0, 1] of ``spec``'s training data."""
+    if spec.name in _NORMALIZATION:
+        mean, std = _NORMALIZATION[spec.name]
+    else:   # measured on the training images themselves (a folder of unknown images)
+        pixels = numpy.asarray(train_images, dtype=numpy.float64) / 255
+        axes = tuple(range(pixels.ndim - 1)) if pixels.ndim == 4 else None
+        mean, std = pixels.mean(axis=axes), pixels.std(axis=axes)
+        std = numpy.where(std > 0, std, 1.0)   # a constant channel: leave it unscaled rather than divide by 0
+    return [float(v) for v in numpy.atleast_1d(mean)], [float(v) for v in numpy.atleast_1d(std)]
 
 
 def to_model_input(images, mean, std):
@@ -214,8 +296,8 @@ def cmd_train(args):
         keep = numpy.sort(numpy.random.default_rng(settings["seed"]).permutation(len(train_labels))[:settings["subset"]])
         train_images, train_labels = train_images[keep], train_labels[keep]
     test_images, test_labels, _ = load_split(spec, train=False)
-    mean, std = _NORMALIZATION[spec.name]
-    channels, size = 1, train_images.shape[1]
+    mean, std = _normalization(spec, train_images)
+    channels, size = (1 if train_images.ndim == 3 else train_images.shape[3]), train_images.shape[1]
 
     st.manual_seed(settings["seed"])
     kwargs = _model_kwargs(settings["model"], len(classes), channels, size)
@@ -236,8 +318,9 @@ def cmd_train(args):
         "args": settings,
         "data": {"spec": spec.text, "name": spec.name, "root": spec.root},
         "classes": classes,
-        "normalize": {"mean": [mean], "std": [std]},
-        "input": {"channels": channels, "height": size, "width": size, "foreground": "light on dark"},
+        "normalize": {"mean": mean, "std": std},
+        "input": {"channels": channels, "height": size, "width": size,
+                  "foreground": "light on dark" if spec.name in ("sample", "mnist", "fashion-mnist") else None},
     }
     writer = CheckpointWriter(run_dir, model_name=settings["model"], model_kwargs=kwargs, metadata=metadata)
     count = sum(p.numel() for p in model.parameters())
@@ -263,6 +346,8 @@ def cmd_train(args):
           f"{final['epoch']} epochs; trained in {elapsed:.1f} s", file=out)
     print(f"checkpoint: {run_dir / 'checkpoint.json'}\n"
           f"next: striate evaluate {run_dir}   |   striate predict {run_dir} IMAGE.png", file=out)
+    from striate.viz.cli import write_run_curves
+    write_run_curves(run_dir, out)
     return 0
 
 
@@ -363,10 +448,12 @@ def cmd_predict(args):
     checkpoint, model, mean, std = _load_for_inference(args.checkpoint)
     shape = checkpoint.meta.get("input") or {"channels": 1, "height": 28, "width": 28}
     classes = checkpoint.meta.get("classes")
+    # --invert auto is for digit models (light strokes on dark); photos (CIFAR, folders) are taken as they are.
+    invert = "no" if args.invert == "auto" and not shape.get("foreground", "light on dark") else args.invert
     images = []
     for path in args.images:
         try:
-            images.append(read_image(path, shape["channels"], shape["height"], shape["width"], args.invert))
+            images.append(read_image(path, shape["channels"], shape["height"], shape["width"], invert))
         except FileNotFoundError:
             raise FileNotFoundError(f"no image at {path}") from None
         except OSError as error:  # PIL.UnidentifiedImageError and friends
@@ -453,6 +540,7 @@ examples:
   striate train --epochs 3 --out runs/quick          a shorter run into a directory of your choice
   striate train --model mlp                          the fully connected baseline, for comparison
   striate train --data mnist:data/mnist --epochs 10  the full MNIST (60,000 images) from its IDX files
+  striate train --data cifar10:data/cifar-10-batches-bin --model lenet5   CIFAR-10 (3-channel 32x32 input)
   striate train --resume runs/quick                  continue an interrupted run where it stopped (same
                                                      results as an uninterrupted run)
 
@@ -574,6 +662,9 @@ def build_parser():
     summary.add_argument("--batch-size", type=_positive_int, default=1, metavar="B",
                          help="the batch dimension (default: 1)")
     summary.set_defaults(handler=_summary_command)
+
+    from striate.viz.cli import add_commands as add_viz_commands   # show, explore
+    add_viz_commands(commands, formatter)
     return parser
 
 
