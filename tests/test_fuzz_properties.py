@@ -28,12 +28,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 import targets as fuzz_targets  # noqa: E402
 
 TARGETS = sorted(fuzz_targets.TARGETS)
-# BUG (reported to the lead; safe_pickle.py is another helper's): safe_pickle.load reads with
-# f.read(max_bytes + 1), and CPython allocates that whole buffer (1 GiB) before reading a file
-# of a few bytes, breaking "never allocate more than the file size". Until it is fixed the
-# cifar_python target is checked for exceptions and time only, and the xfail test below keeps
-# the memory failure visible.
-UNBOUNDED_MEMORY = {"cifar_python"}
+# Every target is held to "never allocate more than the file size" (the CIFAR python reader once read
+# with f.read(max_bytes + 1), which makes CPython allocate the whole 1 GiB limit up front).
+UNBOUNDED_MEMORY = set()
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 SECONDS_PER_INPUT = 2.0
 
@@ -86,7 +83,6 @@ def test_mutated_valid_files_parse_or_raise_format_error(name, data):
     bounded(fuzz_targets.TARGETS[name], data.draw(mutated_seed(name)), memory=name not in UNBOUNDED_MEMORY)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG in safe_pickle.load: f.read(max_bytes + 1) allocates 1 GiB for any file")
 @pytest.mark.skipif("cifar_python" not in fuzz_targets.TARGETS, reason="no CIFAR reader in this striate")
 def test_cifar_python_reader_allocates_no_more_than_the_file():
     bounded(fuzz_targets.TARGETS["cifar_python"], b"")

@@ -228,9 +228,8 @@ def test_nan_in_average_and_adaptive_max_pools_as_pytorch():
                 grad=(0,))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (ops/pool.py, reported to the lead): adaptive_avg_pool contracts each "
-                                       "axis with a dense averaging matrix, so one NaN or Inf (Inf·0 = NaN) poisons "
-                                       "every output along that axis instead of only its own bin")
+# adaptive_avg_pool once multiplied by a dense averaging matrix, so one NaN or Inf (Inf·0 = NaN)
+# poisoned every output along its axis instead of only its own bin.
 @pytest.mark.parametrize("value", [np.nan, np.inf], ids=["nan", "inf"])
 def test_non_finite_value_in_adaptive_avg_pool_stays_in_its_bin_as_pytorch(value):
     x = np.arange(36.0).reshape(1, 1, 6, 6)

@@ -121,7 +121,9 @@ def load(path, *, encoding="bytes", max_bytes=DEFAULT_MAX_BYTES):
     if size > max_bytes:
         raise FormatError(f"safe_pickle: {name}: file of {size} bytes exceeds the limit of {max_bytes} bytes")
     with open(name, "rb") as f:
-        data = f.read(max_bytes + 1)
+        data = f.read(size + 1)   # the size just measured, not the limit: no 1 GiB buffer for a small file
+    if len(data) > max_bytes:      # it grew since
+        raise FormatError(f"safe_pickle: {name}: file grew past the limit of {max_bytes} bytes while being read")
     return loads(data, encoding=encoding, source=name)
 
 

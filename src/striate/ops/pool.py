@@ -337,11 +337,19 @@ class _AvgPool(Function):
 
 
 class _Contract(Function):
-    """Apply one matrix ``(O_d, D_d)`` along each spatial axis: separable linear pooling."""
+    """Adaptive average pooling, separable: along each spatial axis, bin ``i`` averages its own inputs.
 
-    def forward(self, x, matrices=()):
+    Forward sums each bin's slice rather than multiplying by the averaging matrix: a product
+    would meet a NaN or Inf with the matrix's zeros (Inf·0 = NaN) and spread it to every bin of
+    the axis, where PyTorch keeps it in the bins that hold it. Backward is the transposed
+    matrix: the upstream gradient is finite, and each input receives 1/count of its bins.
+    """
+
+    def forward(self, x, matrices=(), bins=()):
         self.matrices = matrices
-        return _along_spatial_axes(x, matrices)
+        for axis, (start, end) in enumerate(bins, start=2):
+            x = _bin_means(x, axis, start, end)
+        return xp.ascontiguousarray(x)
 
     def backward(self, gy):
         return _along_spatial_axes(gy, [m.T for m in self.matrices])
@@ -351,6 +359,16 @@ def _along_spatial_axes(x, matrices):
     for axis, m in enumerate(matrices, start=2):
         x = xp.moveaxis(xp.moveaxis(x, axis, -1) @ m.T, -1, axis)  # axis d: D_d → O_d
     return xp.ascontiguousarray(x)
+
+
+def _bin_means(x, axis, start, end):
+    """The mean of ``x[start[i]:end[i]]`` along ``axis`` for every bin ``i``."""
+    size, out = x.shape[axis], len(start)
+    if size % out == 0:   # equal, disjoint bins: one reshape
+        return x.reshape(x.shape[:axis] + (out, size // out) + x.shape[axis + 1:]).mean(axis=axis + 1)
+    x = xp.moveaxis(x, axis, -1)
+    means = xp.stack([x[..., s:e].mean(axis=-1) for s, e in zip(start.tolist(), end.tolist())], axis=-1)
+    return xp.moveaxis(means, -1, axis)
 
 
 def _averaging_matrix(size, out, dtype):
@@ -409,7 +427,7 @@ def _adaptive_avg_pool(op, n, input, output_size):
     expect_float(x, op)
     out = _adaptive_output_size(op, x.shape[2:], output_size)
     matrices = [_averaging_matrix(d, o, x.dtype) for d, o in zip(x.shape[2:], out)]
-    y = _Contract.apply(x, matrices=matrices)
+    y = _Contract.apply(x, matrices=matrices, bins=[_bins(d, o) for d, o in zip(x.shape[2:], out)])
     return y.squeeze(0) if added_batch else y
 
 
