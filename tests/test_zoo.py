@@ -666,3 +666,35 @@ def test_cnn3d_learns_spheres_against_cubes():
     losses = _train(model, x, y, epochs=5, lr=1e-2)
     assert losses[-1] < 0.2 * losses[0]
     assert _accuracy(model, x_test, y_test) >= 0.8      # chance is 0.5 (seeds 0-3 give 0.885-0.98)
+
+
+def test_cli_predict_names_imagenet_classes_with_pytorch_weights(tmp_path, capsys):
+    """``striate predict WEIGHTS --model resnet18 IMAGE``: reference preprocessing, torch's probabilities, class names."""
+    import json
+
+    from PIL import Image
+
+    from striate.data.imagenet import imagenet_classes, imagenet_transform
+    from striate.tools.cli import main
+    reference = materialise(torch_reference("resnet18")).eval()
+    weights = tmp_path / "resnet18.safetensors"
+    safetensors.torch.save_file(reference.state_dict(), str(weights))
+    rng = np.random.default_rng(5)
+    pixels = np.kron(rng.integers(0, 256, (26, 30, 3)), np.ones((10, 10, 1))).astype(np.uint8)   # 260×300, not square
+    image = tmp_path / "photo.png"
+    Image.fromarray(pixels).save(image)
+    assert main(["predict", str(weights), "--model", "resnet18", str(image), "--top-k", "3", "--json"]) == 0
+    top = json.loads(capsys.readouterr().out)["predictions"][0]["top_k"]
+    with torch.no_grad():   # the reference's input: torchvision's Resize(256), CenterCrop(224), Normalize (tested in
+        x = torch.from_numpy(imagenet_transform()(Image.open(image))[None])   # test_transforms against Pillow)
+        expected = torch.softmax(reference(x), dim=1)[0].numpy()
+    order = np.argsort(-expected)[:3]
+    assert [t["class"] for t in top] == order.tolist()
+    assert [t["name"] for t in top] == [imagenet_classes()[i] for i in order]
+    np.testing.assert_allclose([t["probability"] for t in top], expected[order], rtol=1e-4)
+
+
+def test_cli_predict_model_refuses_a_non_imagenet_model(tmp_path, capsys):
+    from striate.tools.cli import main
+    assert main(["predict", str(tmp_path / "w.safetensors"), "--model", "lenet5", str(tmp_path / "x.png")]) == 1
+    assert "--model is for ImageNet classifiers" in capsys.readouterr().err

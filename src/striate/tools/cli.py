@@ -440,11 +440,69 @@ def read_image(path, channels, height, width, invert="auto"):
     return 255 - array if invert == "yes" else array
 
 
+def _predict_pretrained(args):
+    """``striate predict WEIGHTS --model NAME``: an ImageNet model with weights exported from PyTorch.
+
+    Returns ``(source, model, batch, class names)``: the images preprocessed as the reference
+    does (shorter side 256, centre crop 224, ImageNet mean and std, RGB).
+    """
+    import inspect
+
+    from striate.data.imagenet import NUM_CLASSES, imagenet_classes, imagenet_transform
+    from striate.models import get_model, model_entry
+    accepted = inspect.signature(model_entry(args.model).builder).parameters
+    classes = accepted.get("num_classes")
+    channels = accepted.get("in_channels")
+    if classes is None or classes.default != NUM_CLASSES or channels is None or channels.default != 3:
+        raise CommandError(f"--model is for ImageNet classifiers (1000 classes, RGB input) with weights exported "
+                           f"from PyTorch; {args.model} is not one. For a model you trained, pass its run directory "
+                           f"without --model")
+    model = get_model(args.model, weights=args.checkpoint)
+    model.eval()
+    try:
+        from PIL import Image, ImageOps
+    except ImportError:
+        raise CommandError("striate predict needs Pillow to read images: pip install 'striate[cli]'") from None
+    transform, arrays = imagenet_transform(), []
+    for path in args.images:
+        try:
+            with Image.open(path) as image:
+                arrays.append(transform(ImageOps.exif_transpose(image).convert("RGB")))
+        except FileNotFoundError:
+            raise FileNotFoundError(f"no image at {path}") from None
+        except OSError as error:  # PIL.UnidentifiedImageError and friends
+            raise CommandError(f"cannot read image {path}: {error}") from None
+    return args.checkpoint, model, numpy.stack(arrays), imagenet_classes()
+
+
 def cmd_predict(args):
     out = sys.stdout
     import striate as st
     from striate.nn import functional as F
 
+    if args.model is not None:
+        source, model, batch, classes = _predict_pretrained(args)
+    else:
+        source, model, batch, classes = _predict_trained(args)
+    with st.no_grad():
+        probabilities = F.softmax(model(st.tensor(batch)), dim=1).numpy()
+    k = min(args.top_k, probabilities.shape[1])
+    results = []
+    for path, row in zip(args.images, probabilities):
+        top = numpy.argsort(-row, kind="stable")[:k]
+        results.append({"image": str(path), "top_k": [
+            {"class": int(i), "name": classes[i] if classes else str(i), "probability": float(row[i])} for i in top]})
+    if args.json:
+        print(json.dumps({"checkpoint": str(source), "predictions": results}), file=out)
+        return 0
+    for result in results:
+        guesses = "   ".join(f"{g['name']} {g['probability']:.2%}" for g in result["top_k"])
+        print(f"{result['image']}: {guesses}", file=out)
+    return 0
+
+
+def _predict_trained(args):
+    """``striate predict RUN``: a striate checkpoint, its images prepared as its training images were."""
     checkpoint, model, mean, std = _load_for_inference(args.checkpoint)
     shape = checkpoint.meta.get("input") or {"channels": 1, "height": 28, "width": 28}
     classes = checkpoint.meta.get("classes")
@@ -458,21 +516,7 @@ def cmd_predict(args):
             raise FileNotFoundError(f"no image at {path}") from None
         except OSError as error:  # PIL.UnidentifiedImageError and friends
             raise CommandError(f"cannot read image {path}: {error}") from None
-    with st.no_grad():
-        probabilities = F.softmax(model(st.tensor(to_model_input(numpy.stack(images), mean, std))), dim=1).numpy()
-    k = min(args.top_k, probabilities.shape[1])
-    results = []
-    for path, row in zip(args.images, probabilities):
-        top = numpy.argsort(-row, kind="stable")[:k]
-        results.append({"image": str(path), "top_k": [
-            {"class": int(i), "name": classes[i] if classes else str(i), "probability": float(row[i])} for i in top]})
-    if args.json:
-        print(json.dumps({"checkpoint": str(checkpoint.path), "predictions": results}), file=out)
-        return 0
-    for result in results:
-        guesses = "   ".join(f"{g['name']} {g['probability']:.2%}" for g in result["top_k"])
-        print(f"{result['image']}: {guesses}", file=out)
-    return 0
+    return checkpoint.path, model, to_model_input(numpy.stack(images), mean, std), classes
 
 
 # ----- summary ---------------------------------------------------------------------------------------------
@@ -573,6 +617,12 @@ background (MNIST's convention); with --invert auto (the default) an image whose
 light, such as dark ink on white paper, is inverted first (transparent areas count as white).
 For best results the digit should be centred and fill most of the image with a small margin,
 as in MNIST.
+
+Weights trained by PyTorch on ImageNet (torchvision's resnet18, vgg16, alexnet, ...), exported
+with one line on the PyTorch side (no pickle is ever loaded):
+  python -c "import torchvision, safetensors.torch as s; s.save_file(torchvision.models.resnet18(
+             weights='IMAGENET1K_V1').state_dict(), 'resnet18.safetensors')"
+  striate predict resnet18.safetensors --model resnet18 cat.jpg      prints ImageNet class names
 """
 
 _SUMMARY_EPILOG = """\
@@ -640,7 +690,12 @@ def build_parser():
         "predict", help="classify image files with a trained model", formatter_class=formatter,
         epilog=_PREDICT_EPILOG,
         description="Classify image files: print the K most likely classes of each, with their probabilities.")
-    predict.add_argument("checkpoint", metavar="CHECKPOINT", help="a run directory or checkpoint file")
+    predict.add_argument("checkpoint", metavar="CHECKPOINT",
+                         help="a run directory or checkpoint file; with --model, a .safetensors state dict")
+    predict.add_argument("--model", choices=list_models(), metavar="NAME", default=None,
+                         help="an ImageNet classifier (alexnet, vgg*, resnet18/34/50) whose weights CHECKPOINT holds, "
+                              "exported from PyTorch: images are resized to 256, centre-cropped to 224 and "
+                              "normalised as torchvision does, and the 1000 ImageNet class names are printed")
     predict.add_argument("images", metavar="IMAGE", nargs="+", help="image files to classify")
     predict.add_argument("--top-k", type=_positive_int, default=3, metavar="K",
                          help="how many classes to show per image (default: 3)")
