@@ -575,6 +575,16 @@ def test_cli_prints_the_table(capsys):
     assert status == 0 and "[2, 1, 28, 28]" in out
 
 
+@pytest.mark.parametrize("name, header, total", [
+    ("resnet20", "CifarResNet on input [1, 3, 32, 32]", "269,722"),   # He et al.'s CIFAR input
+    ("cnn1d", "CNN1d on input [1, 1, 256]", "36,778"),                 # a signal
+    ("cnn3d", "CNN3d on input [1, 1, 8, 16, 16]", "70,426"),           # a volume
+])
+def test_cli_uses_the_models_usual_input_without_input(capsys, name, header, total):
+    status, out, err = run_cli(capsys, "summary", name)
+    assert status == 0 and err == "" and header in out and f"Total parameters: {total}" in out
+
+
 @pytest.mark.parametrize("value, pattern", [
     ("1x0x28", "argument --input: expected the input's shape"),
     ("abc", "argument --input: expected the input's shape"),

@@ -84,7 +84,8 @@ class AlexNet(nn.Module):
         return f"num_classes={self.num_classes}, in_channels={self.in_channels}"
 
 
-@register_model(description="AlexNet (torchvision layout): 61,100,840 parameters; inputs at least 63x63")
+@register_model(description="AlexNet (torchvision layout): 61,100,840 parameters; inputs at least 63x63",
+                input_size=(3, 224, 224))
 def alexnet(num_classes=1000, in_channels=3, dropout=0.5, weights=None):
     """AlexNet (see ``AlexNet``), optionally with weights from a PyTorch state dict saved as safetensors.
 

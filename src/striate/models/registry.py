@@ -9,23 +9,30 @@ import inspect
 
 @dataclasses.dataclass(frozen=True)
 class ModelEntry:
-    """One registered architecture: its name, the function that builds it and a one-line description."""
+    """One registered architecture: its name, builder, one-line description and usual input shape.
+
+    ``input_size`` is the shape of one input without the batch dimension as the model is
+    usually fed (``(3, 224, 224)`` for the ImageNet models), which ``striate summary`` uses
+    when no ``--input`` is given; ``None`` where the builder's own arguments decide it.
+    """
 
     name: str
     builder: object
     description: str
+    input_size: tuple = None
 
 
 _REGISTRY = {}
 
 
-def register_model(name=None, *, description=None):
+def register_model(name=None, *, description=None, input_size=None):
     """Decorator that registers a model-building function under ``name`` (default: the function's name).
 
     Args:
         name: the name the command line and checkpoints use.
         description: one line for ``striate train --help``; defaults to the first line of
             the function's docstring.
+        input_size: the usual shape of one input, without the batch dimension.
 
     Example::
 
@@ -41,7 +48,7 @@ def register_model(name=None, *, description=None):
             raise ValueError(f"register_model: a model named {key!r} is already registered "
                              f"(by {_REGISTRY[key].builder.__module__}.{_REGISTRY[key].builder.__qualname__})")
         text = description or (inspect.getdoc(builder) or "").split("\n", 1)[0].strip()
-        _REGISTRY[key] = ModelEntry(key, builder, text)
+        _REGISTRY[key] = ModelEntry(key, builder, text, None if input_size is None else tuple(input_size))
         return builder
     return decorate
 

@@ -299,7 +299,7 @@ class CifarResNet(nn.Module):
                 f"shortcut={self.shortcut!r}")
 
 
-@register_model(description="ResNet-18 (BasicBlock, 2-2-2-2): 11,689,512 parameters")
+@register_model(description="ResNet-18 (BasicBlock, 2-2-2-2): 11,689,512 parameters", input_size=(3, 224, 224))
 def resnet18(num_classes=1000, in_channels=3, zero_init_residual=False, weights=None):
     """ResNet-18: ``ResNet(BasicBlock, (2, 2, 2, 2))``, 11,689,512 parameters for 3 channels and 1000 classes.
 
@@ -319,7 +319,7 @@ def resnet18(num_classes=1000, in_channels=3, zero_init_residual=False, weights=
     return load_weights(model, weights, "resnet18")
 
 
-@register_model(description="ResNet-34 (BasicBlock, 3-4-6-3): 21,797,672 parameters")
+@register_model(description="ResNet-34 (BasicBlock, 3-4-6-3): 21,797,672 parameters", input_size=(3, 224, 224))
 def resnet34(num_classes=1000, in_channels=3, zero_init_residual=False, weights=None):
     """ResNet-34: ``ResNet(BasicBlock, (3, 4, 6, 3))``, 21,797,672 parameters for 3 channels and 1000 classes.
 
@@ -329,7 +329,7 @@ def resnet34(num_classes=1000, in_channels=3, zero_init_residual=False, weights=
     return load_weights(model, weights, "resnet34")
 
 
-@register_model(description="ResNet-50 (Bottleneck, 3-4-6-3): 25,557,032 parameters")
+@register_model(description="ResNet-50 (Bottleneck, 3-4-6-3): 25,557,032 parameters", input_size=(3, 224, 224))
 def resnet50(num_classes=1000, in_channels=3, zero_init_residual=False, weights=None):
     """ResNet-50: ``ResNet(Bottleneck, (3, 4, 6, 3))``, 25,557,032 parameters for 3 channels and 1000 classes.
 
@@ -339,7 +339,7 @@ def resnet50(num_classes=1000, in_channels=3, zero_init_residual=False, weights=
     return load_weights(model, weights, "resnet50")
 
 
-@register_model(description="CIFAR ResNet-20 (He 2016, option A shortcuts): 269,722 parameters")
+@register_model(description="CIFAR ResNet-20 (He 2016, option A shortcuts): 269,722 parameters", input_size=(3, 32, 32))
 def resnet20(num_classes=10, in_channels=3, shortcut="A", weights=None):
     """CIFAR ResNet-20: ``CifarResNet(20)``, 3 stages of 3 blocks; 269,722 parameters (0.27 M) with option A.
 
@@ -358,7 +358,7 @@ def resnet20(num_classes=10, in_channels=3, shortcut="A", weights=None):
     return load_weights(CifarResNet(20, num_classes, in_channels, shortcut), weights, "resnet20")
 
 
-@register_model(description="CIFAR ResNet-32 (He 2016, option A shortcuts): 464,154 parameters")
+@register_model(description="CIFAR ResNet-32 (He 2016, option A shortcuts): 464,154 parameters", input_size=(3, 32, 32))
 def resnet32(num_classes=10, in_channels=3, shortcut="A", weights=None):
     """CIFAR ResNet-32: ``CifarResNet(32)``, 3 stages of 5 blocks; 464,154 parameters (0.46 M) with option A.
 
@@ -367,7 +367,7 @@ def resnet32(num_classes=10, in_channels=3, shortcut="A", weights=None):
     return load_weights(CifarResNet(32, num_classes, in_channels, shortcut), weights, "resnet32")
 
 
-@register_model(description="CIFAR ResNet-56 (He 2016, option A shortcuts): 853,018 parameters")
+@register_model(description="CIFAR ResNet-56 (He 2016, option A shortcuts): 853,018 parameters", input_size=(3, 32, 32))
 def resnet56(num_classes=10, in_channels=3, shortcut="A", weights=None):
     """CIFAR ResNet-56: ``CifarResNet(56)``, 3 stages of 9 blocks; 853,018 parameters (0.85 M) with option A.
 

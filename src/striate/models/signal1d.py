@@ -57,7 +57,8 @@ class CNN1d(nn.Module):
         return f"in_channels={self.in_channels}, num_classes={self.num_classes}, width={self.width}"
 
 
-@register_model(description="small 1-D CNN for signals (N, C, L): 3 conv stages 32-64-128, global pooling")
+@register_model(description="small 1-D CNN for signals (N, C, L): 3 conv stages 32-64-128, global pooling",
+                input_size=(1, 256))
 def cnn1d(in_channels=1, num_classes=10, width=32, weights=None):
     """A small 1-D CNN for signals (see ``CNN1d``); 36,778 parameters for 1 channel and 10 classes.
 

@@ -122,42 +122,50 @@ _ARGS = """
 """
 
 
-@register_model(description="VGG-11 (configuration A): 132,863,336 parameters; inputs at least 32x32")
+@register_model(description="VGG-11 (configuration A): 132,863,336 parameters; inputs at least 32x32",
+                input_size=(3, 224, 224))
 def vgg11(num_classes=1000, in_channels=3, dropout=0.5, weights=None):
     return _vgg("vgg11", False, num_classes, in_channels, dropout, weights)
 
 
-@register_model(description="VGG-11 with batch norm: 132,868,840 parameters; inputs at least 32x32")
+@register_model(description="VGG-11 with batch norm: 132,868,840 parameters; inputs at least 32x32",
+                input_size=(3, 224, 224))
 def vgg11_bn(num_classes=1000, in_channels=3, dropout=0.5, weights=None):
     return _vgg("vgg11_bn", True, num_classes, in_channels, dropout, weights)
 
 
-@register_model(description="VGG-13 (configuration B): 133,047,848 parameters; inputs at least 32x32")
+@register_model(description="VGG-13 (configuration B): 133,047,848 parameters; inputs at least 32x32",
+                input_size=(3, 224, 224))
 def vgg13(num_classes=1000, in_channels=3, dropout=0.5, weights=None):
     return _vgg("vgg13", False, num_classes, in_channels, dropout, weights)
 
 
-@register_model(description="VGG-13 with batch norm: 133,053,736 parameters; inputs at least 32x32")
+@register_model(description="VGG-13 with batch norm: 133,053,736 parameters; inputs at least 32x32",
+                input_size=(3, 224, 224))
 def vgg13_bn(num_classes=1000, in_channels=3, dropout=0.5, weights=None):
     return _vgg("vgg13_bn", True, num_classes, in_channels, dropout, weights)
 
 
-@register_model(description="VGG-16 (configuration D): 138,357,544 parameters; inputs at least 32x32")
+@register_model(description="VGG-16 (configuration D): 138,357,544 parameters; inputs at least 32x32",
+                input_size=(3, 224, 224))
 def vgg16(num_classes=1000, in_channels=3, dropout=0.5, weights=None):
     return _vgg("vgg16", False, num_classes, in_channels, dropout, weights)
 
 
-@register_model(description="VGG-16 with batch norm: 138,365,992 parameters; inputs at least 32x32")
+@register_model(description="VGG-16 with batch norm: 138,365,992 parameters; inputs at least 32x32",
+                input_size=(3, 224, 224))
 def vgg16_bn(num_classes=1000, in_channels=3, dropout=0.5, weights=None):
     return _vgg("vgg16_bn", True, num_classes, in_channels, dropout, weights)
 
 
-@register_model(description="VGG-19 (configuration E): 143,667,240 parameters; inputs at least 32x32")
+@register_model(description="VGG-19 (configuration E): 143,667,240 parameters; inputs at least 32x32",
+                input_size=(3, 224, 224))
 def vgg19(num_classes=1000, in_channels=3, dropout=0.5, weights=None):
     return _vgg("vgg19", False, num_classes, in_channels, dropout, weights)
 
 
-@register_model(description="VGG-19 with batch norm: 143,678,248 parameters; inputs at least 32x32")
+@register_model(description="VGG-19 with batch norm: 143,678,248 parameters; inputs at least 32x32",
+                input_size=(3, 224, 224))
 def vgg19_bn(num_classes=1000, in_channels=3, dropout=0.5, weights=None):
     return _vgg("vgg19_bn", True, num_classes, in_channels, dropout, weights)
 

@@ -57,7 +57,8 @@ class CNN3d(nn.Module):
         return f"in_channels={self.in_channels}, num_classes={self.num_classes}, width={self.width}"
 
 
-@register_model(description="small 3-D CNN for volumes/clips (N, C, D, H, W): 3 conv stages 16-32-64")
+@register_model(description="small 3-D CNN for volumes/clips (N, C, D, H, W): 3 conv stages 16-32-64",
+                input_size=(1, 8, 16, 16))
 def cnn3d(in_channels=1, num_classes=10, width=16, weights=None):
     """A small 3-D CNN for volumes and clips (see ``CNN3d``); 70,426 parameters for 1 channel and 10 classes.
 

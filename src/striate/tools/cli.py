@@ -539,11 +539,14 @@ def _summary_command(args):
 
     from striate.models import get_model, model_entry
     from striate.tools.summary import summary
-    accepted = inspect.signature(model_entry(args.model).builder).parameters
+    entry = model_entry(args.model)
+    accepted = inspect.signature(entry.builder).parameters
     size = args.input
-    if size is None:   # the model's own default input, where its builder says it
+    if size is None:   # the model's own default input, where its builder or its registry entry says it
         default = {key: p.default for key, p in accepted.items() if p.default is not inspect.Parameter.empty}
-        if "input_size" in default:
+        if entry.input_size is not None:
+            size = entry.input_size
+        elif "input_size" in default:
             size = (default.get("in_channels", 1), default["input_size"], default["input_size"])
         elif "in_features" in default:
             size = (default["in_features"],)
