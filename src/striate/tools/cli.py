@@ -328,7 +328,8 @@ def cmd_train(args):
         f" ({settings['schedule']} schedule)" if scheduler is not None else "")
     start = f"resuming from epoch {resume.epoch} of " if resume else ""
     print(f"{start}{settings['model']} ({count:,} parameters) on {spec.text}: {len(train_labels):,} training / "
-          f"{len(test_labels):,} held-out images, {settings['epochs']} epochs, batch {settings['batch_size']}, "
+          f"{len(test_labels):,} held-out images, {_plural(settings['epochs'], 'epoch')}, "
+          f"batch {settings['batch_size']}, "
           f"{optimizer_text}, seed {settings['seed']}", file=out)
     print(f"writing checkpoints and metrics to {run_dir}/", file=out, flush=True)
     begin = time.perf_counter()
@@ -343,7 +344,7 @@ def cmd_train(args):
     final = history[-1]
     correct = round(final["val_accuracy"] * len(test_labels))
     print(f"held-out accuracy {final['val_accuracy']:.2%} ({correct:,}/{len(test_labels):,}) after "
-          f"{final['epoch']} epochs; trained in {elapsed:.1f} s", file=out)
+          f"{_plural(final['epoch'], 'epoch')}; trained in {elapsed:.1f} s", file=out)
     print(f"checkpoint: {run_dir / 'checkpoint.json'}\n"
           f"next: striate evaluate {run_dir}   |   striate predict {run_dir} IMAGE.png", file=out)
     from striate.viz.cli import write_run_curves
@@ -352,6 +353,10 @@ def cmd_train(args):
 
 
 # ----- evaluate --------------------------------------------------------------------------------------------
+def _plural(count, noun):
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def _load_for_inference(path):
     """``(checkpoint, model in eval mode, mean, std)`` from a checkpoint path or run directory."""
     from striate.errors import FormatError
