@@ -33,6 +33,9 @@ class ExploreServer(http.server.ThreadingHTTPServer):
     """A threading HTTP server holding the ``ExploreApp``; ``url`` is where it listens."""
 
     daemon_threads = True
+    # Ctrl-C stops at once: closing the server does not wait for handler threads (a browser's
+    # keep-alive connection, a request still computing); as daemons they end with the process.
+    block_on_close = False
     allow_reuse_address = True
 
     def __init__(self, address, app, *, max_body_bytes, quiet=True):
