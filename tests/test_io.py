@@ -200,3 +200,10 @@ def test_atomic_write_text_refuses_bytes(tmp_path):
     with pytest.raises(TypeError, match="atomic_write_text: expected str text, got bytes"):
         atomic_write_text(tmp_path / "x", b"bytes")
     assert listing(tmp_path) == []
+
+
+def test_a_missing_directory_is_named_not_the_temporary_file(tmp_path):
+    target = tmp_path / "absent" / "weights.safetensors"
+    with pytest.raises(FileNotFoundError, match=r"^cannot write .*weights\.safetensors: no directory .*absent$"):
+        atomic_write(target, b"x")
+    assert not (tmp_path / "absent").exists()

@@ -31,6 +31,8 @@ def atomic_open(path):
     """
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):   # say so in terms of the target, not of the temporary file
+        raise FileNotFoundError(f"cannot write {path}: no directory {directory}")
     temp_path, fd = _create_temp_beside(path, directory)
     try:
         with os.fdopen(fd, "wb") as file:

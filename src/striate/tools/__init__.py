@@ -4,8 +4,10 @@
     from striate.tools.checkpoint import load_checkpoint
 
 ``import striate`` does not import this package, so it stays fast; import the submodule you need.
-``to_fully_convolutional`` (rewrite a classifier's Linear head as convolutions) is exported here.
+``to_fully_convolutional`` (rewrite a classifier's Linear head as convolutions) and ``to_onnx`` /
+``to_safetensors`` (export a model for other runtimes, see docs/export.md) are exported here.
 """
+from striate.tools.export import to_onnx, to_safetensors
 from striate.tools.fully_convolutional import to_fully_convolutional
 
-__all__ = ["to_fully_convolutional"]
+__all__ = ["to_fully_convolutional", "to_onnx", "to_safetensors"]

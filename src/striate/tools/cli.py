@@ -581,6 +581,7 @@ examples:
   striate evaluate runs/lenet5-20250101-120000
   striate predict runs/lenet5-20250101-120000 my_digit.png
   striate summary lenet5 --input 1x32x32     the layer table: shapes, parameters, mult-adds, receptive fields
+  striate export runs/lenet5-20250101-120000 -o lenet5.onnx   for onnxruntime and other ONNX runtimes
   striate train --help                       all the training options
 
 Run 'striate COMMAND --help' for the options of each command.
@@ -640,8 +641,85 @@ examples:
 """
 
 
+_EXPORT_EPILOG = """\
+examples:
+  striate export runs/lenet5-20250101-120000 -o lenet5.onnx          ONNX, batch dimension dynamic ("N")
+  striate export runs/lenet5-20250101-120000 -o lenet5.onnx --opset 18
+  striate export runs/lenet5-20250101-120000 -o lenet5.safetensors  the state dict, PyTorch names and layouts
+
+The format follows OUTPUT's extension. An .onnx file holds the model alone (the normalisation
+recorded in the checkpoint is in its metadata, not in the graph); it is checked with onnxruntime,
+when installed, before it is written. On the PyTorch side a .safetensors file loads with
+  model.load_state_dict(safetensors.torch.load_file("lenet5.safetensors"))
+ONNX export needs the onnx package: pip install 'striate[export]'.
+"""
+
+
+def _export_input_size(checkpoint, name):
+    """The input shape (no batch) of a checkpoint's model: as trained, else the model's registered default."""
+    import inspect
+
+    from striate.models import model_entry
+    seen = checkpoint.meta.get("input") or {}
+    if all(isinstance(seen.get(k), int) for k in ("channels", "height", "width")):
+        return (seen["channels"], seen["height"], seen["width"])
+    entry = model_entry(name)
+    if entry.input_size is not None:
+        return tuple(entry.input_size)
+    kwargs = {**{k: p.default for k, p in inspect.signature(entry.builder).parameters.items()
+                 if p.default is not inspect.Parameter.empty},
+              **((checkpoint.meta.get("model") or {}).get("kwargs") or {})}
+    if "input_size" in kwargs:
+        return (kwargs.get("in_channels", 1), kwargs["input_size"], kwargs["input_size"])
+    if "in_features" in kwargs:
+        return (kwargs["in_features"],)
+    raise CommandError(f"the checkpoint does not record the input shape of model {name!r}; pass --input, "
+                       f"e.g. --input 3x32x32")
+
+
+def _export_command(args):
+    from striate.errors import FormatError
+    from striate.tools import export
+    from striate.tools.checkpoint import load_checkpoint
+    output = pathlib.Path(args.output)
+    kind = output.suffix.lower()
+    if kind not in (".onnx", ".safetensors"):
+        raise CommandError(f"cannot tell the format from the output name {str(output)!r}: end it with .onnx "
+                           f"(ONNX) or .safetensors (a PyTorch state dict)")
+    checkpoint = load_checkpoint(args.checkpoint)
+    try:
+        model = checkpoint.build_model()
+    except RuntimeError as error:  # a state-dict mismatch: the weights do not fit the recorded model
+        raise FormatError(f"{checkpoint.path}: the weights do not fit model "
+                          f"{checkpoint.meta['model'].get('name')!r}: {str(error).splitlines()[-1].strip()}") from None
+    name = checkpoint.meta["model"]["name"]
+    parameters = sum(p.numel() for p in model.parameters())
+    if kind == ".safetensors":
+        export.to_safetensors(model, output, metadata={"model": name})
+        print(f"wrote {output}: the state dict of {name} ({parameters:,} parameters), PyTorch names and layouts")
+        return 0
+    size = args.input or _export_input_size(checkpoint, name)
+    metadata = {"model": name, "model_kwargs": json.dumps((checkpoint.meta.get("model") or {}).get("kwargs") or {})}
+    for key in ("normalize", "classes", "input"):
+        if checkpoint.meta.get(key) is not None:
+            metadata[key] = json.dumps(checkpoint.meta[key])
+    try:
+        proto = export.to_onnx(model, size, output, opset=args.opset, metadata=metadata)
+    except ModuleNotFoundError as error:
+        raise CommandError(str(error)) from None
+    try:
+        import onnxruntime  # noqa: F401
+        checked = "; checked against striate with onnxruntime"
+    except ImportError:
+        checked = ""
+    shape = lambda value: "[" + ", ".join(d.dim_param or str(d.dim_value)  # noqa: E731
+                                          for d in value.type.tensor_type.shape.dim) + "]"
+    print(f"wrote {output}: {name} ({parameters:,} parameters) as ONNX opset {args.opset}, input "
+          f"{shape(proto.graph.input[0])} -> output {shape(proto.graph.output[0])}{checked}")
+    return 0
+
 def build_parser():
-    """The ``striate`` argument parser with its ``train``, ``evaluate`` and ``predict`` commands."""
+    """The ``striate`` argument parser with its commands (train, evaluate, predict, summary, export, show, ...)."""
     from striate.models import list_models, model_entry
 
     formatter = argparse.RawDescriptionHelpFormatter
@@ -725,6 +803,20 @@ def build_parser():
     summary.add_argument("--batch-size", type=_positive_int, default=1, metavar="B",
                          help="the batch dimension (default: 1)")
     summary.set_defaults(handler=_summary_command)
+
+    export = commands.add_parser(
+        "export", help="write a checkpoint's model as ONNX or as a PyTorch-ready safetensors state dict",
+        formatter_class=formatter, epilog=_EXPORT_EPILOG,
+        description="Export a trained model: an ONNX graph (for onnxruntime, TensorRT, OpenVINO, browsers, ...) "
+                    "that computes what striate computes, or the state dict as safetensors for PyTorch.")
+    export.add_argument("checkpoint", metavar="CHECKPOINT", help="a run directory or checkpoint file")
+    export.add_argument("-o", "--output", required=True, metavar="OUTPUT",
+                        help="the file to write: NAME.onnx or NAME.safetensors")
+    export.add_argument("--opset", type=_positive_int, default=17, metavar="N",
+                        help="the ONNX opset to target (default: 17)")
+    export.add_argument("--input", type=_input_size, metavar="CxHxW",
+                        help="the input's shape without the batch dimension (default: as trained)")
+    export.set_defaults(handler=_export_command)
 
     from striate.viz.cli import add_commands as add_viz_commands   # show, explore
     add_viz_commands(commands, formatter)
