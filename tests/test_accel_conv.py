@@ -1,0 +1,131 @@
+"""The speed paths of convolution and the allocator setting, each forced on and off.
+
+`ConvND` chooses per call between equivalent lowerings: one product per block or one per
+sample (`_per_sample`, tiny weights), and for the input gradient at stride 1 the transposed
+convolution (`_transposed_plan`) or the scatter of column gradients. The usual tests see
+whichever a shape picks; here every choice is forced for the same random convolutions and
+checked against PyTorch (float64, forward and all three gradients) and by finite differences.
+"""
+import os
+import subprocess
+import sys
+
+import numpy
+import pytest
+
+import striate as st
+from striate import _allocator
+from striate.ops import conv as conv_module
+from striate.ops.conv import conv_nd
+from tests.oracle import compare, torch
+
+TF = torch.nn.functional
+TORCH = {1: TF.conv1d, 2: TF.conv2d, 3: TF.conv3d}
+
+# (spatial rank, size, channels, out channels, kernel, stride, padding, dilation, groups)
+CASES = [
+    (2, (9, 8), 4, 6, (3, 3), (1, 1), (1, 1), (1, 1), 1),     # ResNet-like: transposed input gradient
+    (2, (11, 10), 2, 4, (5, 3), (1, 1), (2, 0), (1, 2), 2),   # grouped, dilated, uneven padding
+    (2, (12, 12), 3, 6, (5, 5), (1, 1), (0, 0), (1, 1), 1),   # LeNet-like c3: more outputs than inputs
+    (2, (10, 9), 4, 4, (3, 3), (2, 1), (1, 1), (1, 1), 2),    # stride 2: always the scatter
+    (2, (7, 7), 2, 3, (1, 1), (1, 1), (1, 1), (1, 1), 1),     # padding past the kernel's reach
+    (1, (17,), 3, 5, (4,), (1,), (2,), (2,), 1),
+    (3, (5, 6, 5), 2, 4, (3, 2, 3), (1, 1, 1), (1, 0, 1), (1, 1, 1), 2),
+]
+
+
+@pytest.fixture(params=["single product", "per sample"])
+def product(request, monkeypatch):
+    monkeypatch.setattr(conv_module, "_per_sample", lambda w_mat: request.param == "per sample")
+    return request.param
+
+
+@pytest.fixture(params=["transposed", "scatter"])
+def input_gradient(request, monkeypatch):
+    calls = []
+    if request.param == "scatter":
+        monkeypatch.setattr(conv_module.ConvND, "_transposed_plan", lambda self, out_size: None)
+    else:
+        monkeypatch.setattr(conv_module, "_TRANSPOSED_COST", float("inf"))   # wherever it applies
+        original = conv_module.ConvND._transposed_plan
+
+        def spy(self, out_size):
+            plan = original(self, out_size)
+            calls.append(plan is not None)
+            return plan
+        monkeypatch.setattr(conv_module.ConvND, "_transposed_plan", spy)
+    return request.param, calls
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c[0]}d-k{c[4]}-s{c[5]}-p{c[6]}-d{c[7]}-g{c[8]}")
+def test_every_lowering_matches_pytorch(case, product, input_gradient):
+    n, size, channels, out_channels, kernel, stride, padding, dilation, groups = case
+    rng = numpy.random.default_rng(sum(size) + channels)
+    x = rng.standard_normal((3, channels, *size))
+    w = rng.standard_normal((out_channels, channels // groups, *kernel))
+    b = rng.standard_normal(out_channels)
+    compare(lambda x, w, b: conv_nd(x, w, b, stride, padding, dilation, groups),
+            lambda x, w, b: TORCH[n](x, w, b, stride, padding, dilation, groups),
+            [x, w, b], grad=(0, 1, 2), rtol=1e-10, atol=1e-10)
+    path, calls = input_gradient
+    applies = all(s == 1 for s in stride) and all(p <= (k - 1) * d for p, k, d in zip(padding, kernel, dilation))
+    assert path == "scatter" or calls == [applies]
+
+
+def test_transposed_input_gradient_is_taken_where_it_applies(input_gradient):
+    path, calls = input_gradient
+    if path == "scatter":
+        pytest.skip("the scatter is forced here")
+    rng = numpy.random.default_rng(0)
+    x = st.tensor(rng.standard_normal((2, 4, 9, 8)), requires_grad=True)
+    conv_nd(x, st.tensor(rng.standard_normal((4, 4, 3, 3)), requires_grad=True), padding=1).sum().backward()
+    conv_nd(x, st.tensor(rng.standard_normal((4, 4, 3, 3))), stride=2, padding=1).sum().backward()
+    conv_nd(x, st.tensor(rng.standard_normal((4, 4, 1, 1))), padding=1).sum().backward()       # pad > reach
+    assert calls == [True, False, False], calls
+
+
+@pytest.mark.parametrize("per_sample", [False, True])
+def test_gradcheck_both_products(per_sample, monkeypatch):
+    monkeypatch.setattr(conv_module, "_per_sample", lambda w_mat: per_sample)
+    rng = numpy.random.default_rng(1)
+    x = st.tensor(rng.standard_normal((2, 2, 6, 5)), requires_grad=True)
+    w = st.tensor(rng.standard_normal((4, 1, 3, 2)), requires_grad=True)
+    b = st.tensor(rng.standard_normal(4), requires_grad=True)
+    assert st.gradcheck(lambda x, w, b: conv_nd(x, w, b, padding=(1, 0), dilation=(1, 2), groups=2), (x, w, b))
+
+
+def test_transposed_input_gradient_only_where_cheaper():
+    rng = numpy.random.default_rng(3)
+    x = st.tensor(rng.standard_normal((2, 4, 9, 8)), requires_grad=True)
+    same = conv_nd(x, st.tensor(rng.standard_normal((4, 4, 3, 3))), padding=1)
+    wide = conv_nd(x, st.tensor(rng.standard_normal((16, 4, 5, 5))), padding="full")
+    assert same.grad_fn._transposed_plan(same.shape[2:]) is not None
+    assert wide.grad_fn._transposed_plan(wide.shape[2:]) is None   # 4× the outputs, "full": the scatter
+
+
+def test_float32_lowerings_agree_to_rounding(monkeypatch):
+    rng = numpy.random.default_rng(2)
+    x = rng.standard_normal((4, 6, 14, 14)).astype(numpy.float32)
+    w = rng.standard_normal((6, 6, 3, 3)).astype(numpy.float32)
+    results = []
+    for per_sample in (False, True):
+        monkeypatch.setattr(conv_module, "_per_sample", lambda w_mat, flag=per_sample: flag)
+        xs, ws = st.tensor(x, requires_grad=True), st.tensor(w, requires_grad=True)
+        y = conv_nd(xs, ws, padding=1)
+        y.sum().backward()
+        results.append((y.data, xs.grad.data, ws.grad.data))
+    for a, b in zip(*results):
+        assert a.dtype == numpy.float32
+        numpy.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the allocator setting is for glibc")
+def test_allocator_configured_and_opt_out():
+    import platform
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("not glibc")
+    assert _allocator.configure() and _allocator.configured
+    code = "import striate, striate._allocator as a; print(a.configured)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "STRIATE_KEEP_MALLOC": "1"})
+    assert out.stdout.strip() == "False"
