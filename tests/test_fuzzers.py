@@ -53,6 +53,17 @@ def test_plain_driver_reports_a_slow_input(tmp_path, monkeypatch):
         fuzz_run.run_plain("slow", runs=3, timeout=0.01, artifacts=str(tmp_path))
 
 
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="resident memory is read from /proc (Linux)")
+def test_plain_driver_limits_growth_not_memory_held_before_it(tmp_path, monkeypatch):
+    held = bytearray(64 << 20)   # held before the run (as an earlier test in the same worker might): not counted
+    leak = []
+    monkeypatch.setitem(fuzz_targets.TARGETS, "leaky", lambda data: leak.append(bytearray(8 << 20)))
+    monkeypatch.setitem(fuzz_targets.SEEDS, "leaky", [b"a"])
+    with pytest.raises(fuzz_run.Failure, match=r"leaky: the process grew by \d+ MB \(limit 32 MB\)"):
+        fuzz_run.run_plain("leaky", runs=20, rss_limit_mb=32, artifacts=str(tmp_path))
+    assert 4 <= len(leak) < 20 and len(held) == 64 << 20
+
+
 def test_the_command_fails_on_a_planted_bug_with_either_engine(tmp_path):
     engines = ["plain"] + (["atheris"] if fuzz_run.atheris_available() else [])
     for engine in engines:
