@@ -29,11 +29,10 @@ import os
 import numpy
 
 from striate.autograd import arithmetic, elementwise, reductions, shaping
-from striate.autograd import function as _function
-from striate.autograd.grad_mode import no_grad
 from striate.autograd.tensor import Tensor, _Cast
 from striate.ops import activation, conv, dropout, linear, normalization, padding, pool
 from striate.tools import receptive_field as rfield
+from striate.tools.tracing import run_traced
 
 __all__ = ["to_onnx", "to_safetensors"]
 
@@ -84,23 +83,7 @@ class _Tracer:
 def _trace(model, x, op):
     """``(calls, output)`` of one forward pass of ``model`` on ``x``."""
     tracer = _Tracer(model)
-    handles = []
-    try:
-        for module in model.modules():
-            handles.append(module.register_forward_pre_hook(tracer.before))
-            handles.append(module.register_forward_hook(tracer.after))
-        _function._tracers.append(tracer.on_function)
-        with no_grad():
-            try:
-                output = model(x)
-            except (ValueError, TypeError, IndexError) as error:
-                raise type(error)(f"{op}: running {type(model).__name__} on an input of shape {tuple(x.shape)} "
-                                  f"failed: {error}") from error
-    finally:
-        if tracer.on_function in _function._tracers:
-            _function._tracers.remove(tracer.on_function)
-        for handle in handles:
-            handle.remove()
+    output = run_traced(model, x, tracer, op)
     return tracer.calls, output
 
 

@@ -48,10 +48,9 @@ import textwrap
 
 import numpy
 
-from striate.autograd import function as _function
-from striate.autograd.grad_mode import no_grad
 from striate.autograd.tensor import Tensor, float32
 from striate.tools import receptive_field as rfield
+from striate.tools.tracing import run_traced
 
 __all__ = ["summary", "Summary", "Row"]
 
@@ -156,25 +155,10 @@ def summary(model, input_size, *, batch_size=1, dtype=float32):
     recorder = _Recorder(model, n)
     recorder.fields[id(x)] = rfield.input_field(n)
     modes = [(module, module.training) for module in model.modules()]
-    handles = []
     model.eval()
     try:
-        for module in model.modules():
-            handles.append(module.register_forward_pre_hook(recorder.before))
-            handles.append(module.register_forward_hook(recorder.after))
-        _function._tracers.append(recorder.on_function)
-        with no_grad():
-            try:
-                model(x)
-            except (ValueError, TypeError, IndexError) as error:
-                kind = next(k for k in (ValueError, TypeError, IndexError) if isinstance(error, k))
-                raise kind(f"summary: running {type(model).__name__} on an input of shape {shape} "
-                           f"failed: {error}") from error
+        run_traced(model, x, recorder, "summary")
     finally:
-        if recorder.on_function in _function._tracers:
-            _function._tracers.remove(recorder.on_function)
-        for handle in handles:
-            handle.remove()
         for module, training in modes:
             module.training = training
 
