@@ -274,8 +274,10 @@ def test_make_server_falls_back_to_a_free_port_only_when_asked(tiny_run):
 
 
 def test_striate_explore_command_prints_the_url_and_stops_on_ctrl_c(tiny_run):
+    # PYTHONFAULTHANDLER: if it does not stop, SIGABRT makes it print every thread's stack (below).
     process = subprocess.Popen([sys.executable, "-m", "striate", "explore", str(tiny_run), "--port", "0"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "PYTHONFAULTHANDLER": "1"})
     try:
         line = process.stdout.readline()
         assert "serving lenet5 (epoch 1" in line and "http://127.0.0.1:" in line, line + process.stderr.read()
@@ -283,7 +285,13 @@ def test_striate_explore_command_prints_the_url_and_stops_on_ctrl_c(tiny_run):
         with urllib.request.urlopen(url + "api/model", timeout=30) as response:
             assert json.loads(response.read())["model"] == "lenet5"
         process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=30)
+        try:
+            out, err = process.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGABRT)
+            out, err = process.communicate(timeout=30)
+            pytest.fail(f"striate explore did not stop within 60 s of SIGINT; stdout {out!r}; "
+                        f"its threads:\n{err[-6000:]}")
     finally:
         if process.poll() is None:
             process.kill()
