@@ -274,10 +274,14 @@ def test_make_server_falls_back_to_a_free_port_only_when_asked(tiny_run):
 
 
 def test_striate_explore_command_prints_the_url_and_stops_on_ctrl_c(tiny_run):
-    # PYTHONFAULTHANDLER: if it does not stop, SIGABRT makes it print every thread's stack (below).
+    # The child gets Ctrl-C's default action whatever this process inherited: a test run started in the
+    # background of a non-interactive shell (`bash .ci/run &`) ignores SIGINT, children inherit that, and
+    # Python then never turns SIGINT into KeyboardInterrupt. PYTHONFAULTHANDLER: if it still does not
+    # stop, SIGABRT makes it print every thread's stack (below).
     process = subprocess.Popen([sys.executable, "-m", "striate", "explore", str(tiny_run), "--port", "0"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "PYTHONFAULTHANDLER": "1"})
+                               env={**os.environ, "PYTHONFAULTHANDLER": "1"},
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         line = process.stdout.readline()
         assert "serving lenet5 (epoch 1" in line and "http://127.0.0.1:" in line, line + process.stderr.read()
