@@ -110,6 +110,23 @@ def test_build_model_from_a_registered_name(tmp_path):
         load_checkpoint(tmp_path / "b").build_model()
 
 
+def test_build_model_refuses_arguments_the_weights_cannot_justify_before_building(tmp_path, monkeypatch):
+    st.manual_seed(0)
+    model = models.lenet5()
+    CheckpointWriter(tmp_path, model_name="lenet5", model_kwargs={"num_classes": 10}).save(
+        model=model, optimizer=st.optim.SGD(model.parameters(), lr=0.01), epoch=0)
+    meta = json.loads((tmp_path / "checkpoint.json").read_text())
+    built = []
+    monkeypatch.setattr(models.lenet, "LeNet5", lambda *a, **k: built.append(k))   # nothing may be built
+    for kwargs, shown in [({"num_classes": 10**9}, "num_classes=1,000,000,000"),
+                          ({"num_classes": 10, "hidden": [8, 5000]}, "hidden=5,000")]:
+        (tmp_path / "checkpoint.json").write_text(json.dumps({**meta, "model": {"name": "lenet5", "kwargs": kwargs}}))
+        with pytest.raises(FormatError, match=rf"model argument {shown} is larger than the weights could justify "
+                                              r"\(at most 4,096"):
+            load_checkpoint(tmp_path).build_model()
+    assert built == []
+
+
 class Crash(Exception):
     pass
 

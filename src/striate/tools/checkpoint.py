@@ -196,12 +196,51 @@ class Checkpoint:
         if not spec.get("name"):
             raise ValueError(f"{self.path}: the checkpoint does not name a registered model, so it cannot "
                              "rebuild it; build the model yourself and load checkpoint.model_state")
+        kwargs = spec.get("kwargs") or {}
+        state = self.model_state
+        _check_model_arguments(kwargs, state, self.path)
         try:
-            model = get_model(spec["name"], **(spec.get("kwargs") or {}))
+            model = get_model(spec["name"], **kwargs)
         except (TypeError, ValueError) as error:
             raise FormatError(f"{self.path}: cannot rebuild model {spec['name']!r} from the checkpoint: {error}") from None
-        model.load_state_dict(self.model_state)
+        model.load_state_dict(state)
         return model.eval()
+
+
+# Size arguments up to this are accepted whatever the weights hold (input sizes such as 224 or
+# 4,096-wide layers need not appear as a tensor dimension).
+_ARGUMENT_FLOOR = 4096
+
+
+def _check_model_arguments(kwargs, state, where):
+    """Refuse integer model arguments larger than the weights could justify, before anything is built.
+
+    ``checkpoint.json`` is data from whoever wrote it: ``num_classes=10**9`` would make the
+    builder allocate gigabytes before the strict load could notice the mismatch. A genuine size
+    argument (classes, channels, widths, input sizes) is a dimension of some weight or small,
+    so every integer — also inside lists — must be at most the largest dimension of any tensor
+    in the weights file, or ``_ARGUMENT_FLOOR`` where that is larger.
+    """
+    limit = max([_ARGUMENT_FLOOR] + [max(value.shape, default=0) for value in state.values()])
+
+    def integers(value):
+        if isinstance(value, bool):
+            return
+        if isinstance(value, int):
+            yield value
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                yield from integers(item)
+        elif isinstance(value, dict):
+            for item in value.values():
+                yield from integers(item)
+
+    for key, value in kwargs.items():
+        for number in integers(value):
+            if number > limit:
+                raise FormatError(f"{where}: model argument {key}={number:,} is larger than the weights could "
+                                  f"justify (at most {limit:,}: the largest tensor dimension in the file, or "
+                                  f"{_ARGUMENT_FLOOR:,}); refusing to build the model")
 
 
 def resolve(path):
