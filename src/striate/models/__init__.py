@@ -15,9 +15,8 @@ from striate.models.mlp import MLP, mlp
 from striate.models.registry import ModelEntry, get_model, list_models, model_entry, register_model
 from striate.models.resnet import (BasicBlock, Bottleneck, CifarResNet, ResNet, ZeroPadShortcut, resnet18, resnet20,
                                    resnet32, resnet34, resnet50, resnet56)
-from striate.models.signal1d import CNN1d, cnn1d
+from striate.models.small_cnn import CNN1d, CNN3d, cnn1d, cnn3d
 from striate.models.vgg import VGG, vgg11, vgg11_bn, vgg13, vgg13_bn, vgg16, vgg16_bn, vgg19, vgg19_bn
-from striate.models.volume3d import CNN3d, cnn3d
 from striate.models.weights import load_weights
 
 __all__ = [
