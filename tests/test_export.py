@@ -279,8 +279,8 @@ def test_refusals_name_the_op_and_the_rule(forward, message, tmp_path):
 
 def test_verify_catches_a_wrong_graph(monkeypatch, tmp_path):
     from striate.ops import activation
-    from striate.tools import export
-    monkeypatch.setitem(export._CONVERTERS, activation.ReLU, export._unary("Sigmoid"))
+    from striate.tools import onnx_ops
+    monkeypatch.setitem(onnx_ops.CONVERTERS, activation.ReLU, onnx_ops._unary("Sigmoid"))
     with pytest.raises(ValueError, match=r"output 0 differs from striate's by .*refusing to write a wrong graph"):
         to_onnx(randomise(models.lenet5()), (1, 28, 28), tmp_path / "m.onnx")
     assert not (tmp_path / "m.onnx").exists()

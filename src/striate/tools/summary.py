@@ -50,7 +50,7 @@ import numpy
 
 from striate.autograd.tensor import Tensor, float32
 from striate.tools import receptive_field as rfield
-from striate.tools.tracing import run_traced
+from striate.tools.tracing import check_input_size, run_traced
 
 __all__ = ["summary", "Summary", "Row"]
 
@@ -139,7 +139,7 @@ def summary(model, input_size, *, batch_size=1, dtype=float32):
     from striate.nn import Module
     if not isinstance(model, Module):
         raise TypeError(f"summary: model must be an nn.Module, got {type(model).__name__}")
-    input_size = _check_size(input_size)
+    input_size = check_input_size(input_size, "summary")
     if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size <= 0:
         raise ValueError(f"summary: batch_size must be a positive int, got {batch_size!r}")
     try:
@@ -172,21 +172,6 @@ def summary(model, input_size, *, batch_size=1, dtype=float32):
         input_bytes=x.data.nbytes,
         activation_bytes=sum(r.activation_bytes for r in rows if not r.container),
         param_bytes=sum(p.data.nbytes for p in params))
-
-
-def _check_size(input_size):
-    def fail():
-        return ValueError(f"summary: input_size must be a tuple of positive ints without the batch dimension, "
-                          f"e.g. (1, 28, 28), got {input_size!r}")
-    if isinstance(input_size, numbers.Integral) and not isinstance(input_size, bool):
-        input_size = (input_size,)
-    try:
-        size = tuple(input_size)
-    except TypeError:
-        raise fail() from None
-    if not size or not all(isinstance(d, numbers.Integral) and not isinstance(d, bool) and d > 0 for d in size):
-        raise fail()
-    return tuple(int(d) for d in size)
 
 
 # ----- recording a forward pass --------------------------------------------------------------

@@ -6,8 +6,24 @@ exit, and every ``Function`` applied — including functional calls such as ``F.
 a ``forward``, which no module hook would see. ``run_traced`` installs a recorder's three
 callbacks for that one pass and removes them afterwards, whatever happens.
 """
+import numbers
+
 from striate.autograd import function as _function
 from striate.autograd.grad_mode import no_grad
+
+
+def check_input_size(input_size, op):
+    """``input_size`` (an int or a sequence of positive ints, without the batch dimension) as a tuple."""
+    if isinstance(input_size, numbers.Integral) and not isinstance(input_size, bool):
+        input_size = (input_size,)
+    try:
+        size = tuple(input_size)
+    except TypeError:
+        size = ()
+    if not size or not all(isinstance(d, numbers.Integral) and not isinstance(d, bool) and d > 0 for d in size):
+        raise ValueError(f"{op}: input_size must be a tuple of positive ints without the batch dimension, "
+                         f"e.g. (1, 28, 28), got {input_size!r}")
+    return tuple(int(d) for d in size)
 
 
 def run_traced(model, x, recorder, op):
@@ -45,4 +61,4 @@ def run_traced(model, x, recorder, op):
             handle.remove()
 
 
-__all__ = ["run_traced"]
+__all__ = ["check_input_size", "run_traced"]
