@@ -11,27 +11,11 @@ from striate.data.datasets import Digits
 from striate.tools.checkpoint import load_checkpoint
 from striate.tools.cli import main, parse_data_spec, read_image, to_model_input
 
+from cli_run import assert_one_line_error, run_cli
+
 PIL = pytest.importorskip("PIL.Image")
 
 TINY = ["--subset", "400", "--epochs", "1", "--batch-size", "20", "--seed", "0"]
-
-
-def run_cli(capsys, *argv):
-    """``(exit status, stdout, stderr)`` of ``striate argv`` run in this process."""
-    try:
-        status = main([str(a) for a in argv])
-    except SystemExit as exit:
-        status = exit.code
-    out, err = capsys.readouterr()
-    return status, out, err
-
-
-def assert_one_line_error(status, err, expected_status, pattern):
-    assert status == expected_status
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert "Traceback" not in err
-    assert pattern in lines[0], lines[0]
 
 
 @pytest.fixture(scope="module")

@@ -7,27 +7,12 @@ import numpy
 import pytest
 
 from cifar_files import write_cifar
-from striate.tools.cli import main, parse_data_spec
+from cli_run import assert_one_line_error, run_cli
+from striate.tools.cli import parse_data_spec
 
 Image = pytest.importorskip("PIL.Image")
 
 TINY = ["--epochs", "1", "--batch-size", "8", "--seed", "0"]
-
-
-def run_cli(capsys, *argv):
-    try:
-        status = main([str(a) for a in argv])
-    except SystemExit as exit:
-        status = exit.code
-    out, err = capsys.readouterr()
-    return status, out, err
-
-
-def one_line_error(status, err, expected_status, pattern):
-    assert status == expected_status, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in err, err
-    assert pattern in lines[0], lines[0]
 
 
 def test_parse_data_spec_knows_the_new_data_sets(tmp_path):
@@ -136,7 +121,7 @@ def test_folder_problems_exit_1_with_one_line(tmp_path, rng, capsys, problem, pa
         path = root / "a" / "003.png"
         path.write_bytes(path.read_bytes()[:200])
     status, _, err = run_cli(capsys, "train", "--data", f"folder:{root}", *TINY, "--out", tmp_path / "run")
-    one_line_error(status, err, 1, pattern)
+    assert_one_line_error(status, err, 1, pattern)
 
 
 class RunsACommand:
@@ -152,14 +137,14 @@ def test_corrupt_and_hostile_cifar_files_exit_1_with_one_line(tmp_path, rng, cap
     with open(os.path.join(folder, "data_batch_2.bin"), "ab") as f:
         f.write(b"\x00")
     status, _, err = run_cli(capsys, "train", "--data", f"cifar10:{tmp_path}", *TINY, "--out", tmp_path / "r1")
-    one_line_error(status, err, 1, "data_batch_2.bin: file size 9220 is not a positive multiple")
+    assert_one_line_error(status, err, 1, "data_batch_2.bin: file size 9220 is not a positive multiple")
     hostile = tmp_path / "hostile"
     py_folder, _ = write_cifar(hostile, "cifar10", "python", rng)
     with open(os.path.join(py_folder, "data_batch_1"), "wb") as f:
         f.write(pickle.dumps({b"data": numpy.zeros((1, 3072), numpy.uint8), b"labels": [RunsACommand(tmp_path / "m")]},
                              protocol=2))
     status, _, err = run_cli(capsys, "train", "--data", f"cifar10:{hostile}", *TINY, "--out", tmp_path / "r2")
-    one_line_error(status, err, 1, "refused global")
+    assert_one_line_error(status, err, 1, "refused global")
     assert not (tmp_path / "m").exists()
     status, _, err = run_cli(capsys, "train", "--data", f"cifar100:{tmp_path / 'nothing'}", *TINY)
-    one_line_error(status, err, 1, "CIFAR100: expected the training files")
+    assert_one_line_error(status, err, 1, "CIFAR100: expected the training files")

@@ -346,7 +346,8 @@ def _saved(model, tmp_path):
 
 def test_cli_export_end_to_end(tmp_path, capsys, monkeypatch):
     pytest.importorskip("PIL.Image")
-    from test_cli import TINY, assert_one_line_error, run_cli
+    from cli_run import assert_one_line_error, run_cli
+    from test_cli import TINY
     from striate.tools.checkpoint import load_checkpoint
     run = tmp_path / "run"
     status, _, _ = run_cli(capsys, "train", *TINY, "--out", run)

@@ -10,10 +10,10 @@ import pytest
 import torch
 
 import striate as st
+from cli_run import run_cli
 from striate import models, nn
 from striate.autograd import function as autograd_function
 from striate.nn import functional as F
-from striate.tools.cli import main
 from striate.tools.summary import summary
 
 # ----- architectures written once against a PyTorch-like namespace, built in striate and in torch --------
@@ -556,15 +556,6 @@ def test_summary_is_loaded_lazily():
 
 
 # ----- the command ----------------------------------------------------------------------------------------
-
-def run_cli(capsys, *argv):
-    try:
-        status = main(list(argv))
-    except SystemExit as exit:
-        status = exit.code
-    out, err = capsys.readouterr()
-    return status, out, err
-
 
 def test_cli_prints_the_table(capsys):
     status, out, err = run_cli(capsys, "summary", "lenet5", "--input", "1x32x32")

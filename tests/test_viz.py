@@ -7,6 +7,7 @@ import numpy
 import pytest
 
 import striate as st
+from cli_run import run_cli
 from oracle import assert_close, to_torch, torch
 from striate import nn
 from striate.models import lenet5
@@ -470,15 +471,6 @@ def tiny_run(tmp_path_factory):
     return out
 
 
-def run(capsys, *argv):
-    try:
-        status = main([str(a) for a in argv])
-    except SystemExit as exit:
-        status = exit.code
-    out, err = capsys.readouterr()
-    return status, out, err
-
-
 def test_train_writes_curves_png(tiny_run):
     assert (tiny_run / "curves.png").read_bytes()[:4] == b"\x89PNG"
 
@@ -499,7 +491,7 @@ def test_show_writes_each_picture(tiny_run, tmp_path, capsys, argv):
     picture[12:34, 24:28] = 0
     Image.fromarray(picture).save(image)
     out = tmp_path / "out.png"
-    status, stdout, err = run(capsys, "show", *[a.format(run=tiny_run, image=image) for a in argv], "-o", out)
+    status, stdout, err = run_cli(capsys, "show", *[a.format(run=tiny_run, image=image) for a in argv], "-o", out)
     assert status == 0, err
     assert stdout == f"wrote {out}\n"
     assert out.read_bytes()[:4] == b"\x89PNG"
@@ -507,7 +499,7 @@ def test_show_writes_each_picture(tiny_run, tmp_path, capsys, argv):
 
 def test_show_confusion(tiny_run, tmp_path, capsys):
     out = tmp_path / "confusion.png"
-    status, _, err = run(capsys, "show", "confusion", tiny_run, "-o", out, "--batch-size", "1000")
+    status, _, err = run_cli(capsys, "show", "confusion", tiny_run, "-o", out, "--batch-size", "1000")
     assert status == 0, err
     assert out.read_bytes()[:4] == b"\x89PNG"
 
@@ -523,11 +515,11 @@ def test_show_confusion(tiny_run, tmp_path, capsys):
 ])
 def test_show_errors_are_one_line(tiny_run, tmp_path, capsys, argv, status, message):
     (tmp_path / "notes.txt").write_text("not an image")
-    code, _, err = run(capsys, *[a.format(run=tiny_run, tmp=tmp_path) for a in argv])
+    code, _, err = run_cli(capsys, *[a.format(run=tiny_run, tmp=tmp_path) for a in argv])
     assert code == status
     assert len(err.strip().splitlines()) == 1 and message in err, err
 
 
 def test_show_without_a_picture_prints_help(capsys):
-    status, _, err = run(capsys, "show")
+    status, _, err = run_cli(capsys, "show")
     assert status == 2 and "features" in err and "receptive-field" in err
