@@ -544,6 +544,8 @@ CLI = [
          r"^exit status 2: .*argument --optimizer: invalid choice: 'lbfgs'"),
     Case("train --schedule unknown", cli("train", "--schedule", "step"), CommandFailed,
          r"^exit status 2: .*argument --schedule: invalid choice: 'step'"),
+    Case("train --augment unknown", cli("train", "--augment", "rotate"), CommandFailed,
+         r"^exit status 2: .*argument --augment: invalid choice: 'rotate'"),
     Case("train --data unknown", cli("train", "--data", "imagenet:/tmp"), CommandFailed,
          r"^exit status 2: .*argument --data: expected 'sample' \(the 12,000 .*; got 'imagenet:/tmp'"),
     Case("train --data without directory", cli("train", "--data", "mnist"), CommandFailed,

@@ -148,3 +148,61 @@ def test_corrupt_and_hostile_cifar_files_exit_1_with_one_line(tmp_path, rng, cap
     assert not (tmp_path / "m").exists()
     status, _, err = run_cli(capsys, "train", "--data", f"cifar100:{tmp_path / 'nothing'}", *TINY)
     assert_one_line_error(status, err, 1, "CIFAR100: expected the training files")
+
+
+# ----- --augment ---------------------------------------------------------------------------------------------
+def test_augmented_images_are_mirrored_or_shifted_windows_of_the_originals(rng):
+    import striate as st
+    from striate.tools.cli import _loader
+    images = rng.integers(0, 256, (40, 8, 8, 3)).astype(numpy.uint8)
+    labels = numpy.arange(40) % 10
+    mean, std = [0.5, 0.4, 0.3], [0.2, 0.25, 0.3]
+    plain = next(iter(_loader(images, labels, mean, std, 40)))[0].numpy()           # (40, 3, 8, 8)
+    st.manual_seed(0)
+    flipped = next(iter(_loader(images, labels, mean, std, 40, augment="flip")))[0].numpy()
+    mirrored = [numpy.array_equal(f, p[..., ::-1]) for f, p in zip(flipped, plain)]
+    assert all(m or numpy.array_equal(f, p) for m, f, p in zip(mirrored, flipped, plain))
+    assert 5 <= sum(mirrored) <= 35                                                 # about half, p = 1/2
+    st.manual_seed(0)
+    cropped = next(iter(_loader(images, labels, mean, std, 40, augment="crop")))[0].numpy()
+    padded = numpy.pad(plain, ((0, 0), (0, 0), (1, 1), (1, 1)))                    # 8 // 8 = 1, zeros = the mean
+    offsets = []
+    for c, p in zip(cropped, padded):
+        hits = [(t, l) for t in range(3) for l in range(3) if numpy.array_equal(c, p[:, t:t + 8, l:l + 8])]
+        assert hits, "an augmented image is not a window of the padded original"
+        offsets.append(hits[0])
+    assert len(set(offsets)) > 3                                                    # the offsets vary
+
+
+def test_resume_with_augmentation_equals_a_straight_run(tmp_path, rng):
+    from striate.tools.checkpoint import load_checkpoint
+    from striate.tools.cli import main
+    root, _ = write_cifar(tmp_path, "cifar10", "binary", rng, n=30)
+    common = ["--data", f"cifar10:{root}", "--batch-size", "16", "--schedule", "constant", "--augment", "crop+flip"]
+    assert main(["train", *common, "--epochs", "2", "--out", str(tmp_path / "straight")]) == 0
+    assert main(["train", *common, "--epochs", "1", "--out", str(tmp_path / "resumed")]) == 0
+    assert main(["train", "--resume", str(tmp_path / "resumed"), "--epochs", "2"]) == 0
+    a, b = load_checkpoint(tmp_path / "straight"), load_checkpoint(tmp_path / "resumed")
+    assert a.meta["args"]["augment"] == "crop+flip" and a.epoch == b.epoch == 2
+    for key, value in a.tensors.items():
+        assert numpy.array_equal(value, b.tensors[key]), key
+    # Augmentation changes what is learned: the same run without it ends elsewhere.
+    assert main(["train", *common[:-2], "--epochs", "2", "--out", str(tmp_path / "plain")]) == 0
+    plain = load_checkpoint(tmp_path / "plain")
+    assert not all(numpy.array_equal(v, plain.tensors[k]) for k, v in a.tensors.items())
+
+
+def test_a_run_from_before_augment_existed_resumes_without_it(tmp_path, rng, capsys):
+    from striate.tools.cli import main
+    root, _ = write_cifar(tmp_path, "cifar10", "binary", rng, n=30)
+    assert main(["train", "--data", f"cifar10:{root}", "--epochs", "1", "--schedule", "constant",
+                 "--out", str(tmp_path / "old")]) == 0
+    path = tmp_path / "old" / "checkpoint.json"
+    meta = json.loads(path.read_text())
+    del meta["args"]["augment"]
+    path.write_text(json.dumps(meta))
+    capsys.readouterr()
+    status, out, err = run_cli(capsys, "train", "--resume", tmp_path / "old", "--epochs", "2")
+    assert status == 0, err
+    status, _, err = run_cli(capsys, "train", "--resume", tmp_path / "old", "--epochs", "3", "--augment", "flip")
+    assert_one_line_error(status, err, 1, "cannot change --augment when resuming")
