@@ -29,8 +29,8 @@ import striate as st
 import striate.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (geomean, load_average, machine_line, matmul_peak, median_times,  # noqa: E402
-                    numpy_blas_threads, set_numpy_blas_threads, source_revision, write_results)
+from common import (add_threads_argument, geomean, load_average, matmul_peak, median_times,  # noqa: E402
+                    source_revision, use_threads, write_results)
 
 # name, batch, in channels, out channels, kernel, input size, stride, padding (per spatial dim)
 SHAPES = [
@@ -142,13 +142,10 @@ def main(argv=None):
                         help="timed runs per block (two blocks per library; median taken)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed runs before timing")
     parser.add_argument("--only", default="", help="run only shapes whose name contains this text")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="threads for both libraries (default: what NumPy's BLAS uses, all cores)")
+    add_threads_argument(parser)
     args = parser.parse_args(argv)
 
-    threads = numpy_blas_threads() if args.threads is None else set_numpy_blas_threads(args.threads)
-    torch.set_num_threads(threads)
-    machine = machine_line(threads, torch)
+    threads, machine = use_threads(args.threads, torch)
     peak = matmul_peak()
     print(machine)
     print(f"float32 matrix-product peak (NumPy, 2048², {threads} thread(s)): {peak:.0f} GFLOP/s")

@@ -21,8 +21,8 @@ import striate as st
 import striate.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (geomean, load_average, machine_line, median_times, numpy_blas_threads,  # noqa: E402
-                    set_numpy_blas_threads, source_revision, write_results)
+from common import (add_threads_argument, geomean, load_average, median_times, source_revision,  # noqa: E402
+                    use_threads, write_results)
 
 TF = torch.nn.functional
 
@@ -126,13 +126,10 @@ def main(argv=None):
     parser.add_argument("--repeat", type=int, default=7, help="timed runs per block (two blocks per library)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed runs before timing")
     parser.add_argument("--only", default="", help="run only cases whose name contains this text")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="threads for both libraries (default: what NumPy's BLAS uses, all cores)")
+    add_threads_argument(parser)
     args = parser.parse_args(argv)
 
-    threads = numpy_blas_threads() if args.threads is None else set_numpy_blas_threads(args.threads)
-    torch.set_num_threads(threads)
-    machine = machine_line(threads, torch)
+    threads, machine = use_threads(args.threads, torch)
     print(machine)
     print(f"median of 2×{args.repeat} runs in alternating blocks, each after {args.warmup} warm-up; float32; "
           "ratio = PyTorch time / striate time (>1: striate faster)\n")

@@ -44,8 +44,8 @@ from striate.data.datasets import MNIST, MNIST_MEAN, MNIST_STD, Digits
 from striate.models import lenet5
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (load_average, machine_line, numpy_blas_threads, set_numpy_blas_threads,  # noqa: E402
-                    source_revision, spread, timed_blocks, write_results)
+from common import (add_threads_argument, load_average, source_revision, spread, timed_blocks, use_threads,  # noqa: E402
+                    write_results)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_DATA = os.path.normpath(os.path.join(ROOT, os.pardir, "shared", "data", "mnist"))
@@ -301,8 +301,7 @@ def main(argv=None):
                         help="images per timed block (steps = images / batch size; default %(default)s)")
     parser.add_argument("--warmup", type=int, default=5, help="untimed steps before each timed block")
     parser.add_argument("--repeat", type=int, default=7, help="rounds (the median is reported)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="threads for both libraries (default: as many as NumPy's BLAS uses)")
+    add_threads_argument(parser)
     parser.add_argument("--profile", action="store_true", help="profile striate training steps at batch 64")
     parser.add_argument("--profile-steps", type=int, default=30, help="steps profiled with --profile")
     parser.add_argument("--full", action="store_true", help="also run the accuracy run (striate train on the data)")
@@ -310,11 +309,9 @@ def main(argv=None):
     parser.add_argument("--torch-accuracy", action="store_true", help="with --full: the same recipe in PyTorch too")
     args = parser.parse_args(argv)
 
-    threads = numpy_blas_threads() if args.threads is None else set_numpy_blas_threads(args.threads)
-    torch.set_num_threads(threads)
+    threads, machine = use_threads(args.threads, torch)
     train_x, train_y, test_x, test_y, data = load_data(args.data)
     have_mnist = data.startswith("MNIST")
-    machine = machine_line(threads, torch)
     print(machine)
     print(f"data: {data} ({len(train_x):,} training / {len(test_x):,} test images), pre-normalised float32; "
           "data loading excluded for both libraries")

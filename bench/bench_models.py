@@ -38,8 +38,8 @@ import striate.nn.functional as F
 from striate import models, optim
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (load_average, machine_line, numpy_blas_threads, set_numpy_blas_threads,  # noqa: E402
-                    source_revision, spread, timed_blocks, write_results)
+from common import (add_threads_argument, load_average, source_revision, spread, timed_blocks, use_threads,  # noqa: E402
+                    write_results)
 
 SGD = {"lr": 0.1, "momentum": 0.9, "weight_decay": 5e-4}
 
@@ -289,13 +289,10 @@ def main(argv=None):
     parser.add_argument("--repeat", type=int, default=5, help="rounds (the median is reported)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed iterations before each timed block")
     parser.add_argument("--only", default="", help="run only the workloads whose label contains this text")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="threads for both libraries (default: as many as NumPy's BLAS uses)")
+    add_threads_argument(parser)
     args = parser.parse_args(argv)
 
-    threads = numpy_blas_threads() if args.threads is None else set_numpy_blas_threads(args.threads)
-    torch.set_num_threads(threads)
-    machine = machine_line(threads, torch)
+    threads, machine = use_threads(args.threads, torch)
     print(machine)
     print(f"median of {args.repeat} rounds, {args.warmup} warm-up iteration(s) before each timed block; "
           "ratio = striate images/s / PyTorch images/s (>1: striate faster)\n")

@@ -56,6 +56,19 @@ def set_numpy_blas_threads(count):
                        "before starting Python")
 
 
+def add_threads_argument(parser):
+    """The ``--threads`` option every bench takes."""
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads for both libraries (default: as many as NumPy's BLAS uses, all cores)")
+
+
+def use_threads(requested, torch):
+    """Put NumPy's BLAS and PyTorch on ``requested`` threads (None: BLAS's own count); ``(threads, machine line)``."""
+    threads = numpy_blas_threads() if requested is None else set_numpy_blas_threads(requested)
+    torch.set_num_threads(threads)
+    return threads, machine_line(threads, torch)
+
+
 def load_average():
     """The 1, 5 and 15-minute load averages, or None where the system has none."""
     try:
