@@ -1,10 +1,12 @@
 """The speed paths of convolution and the allocator setting, each forced on and off.
 
-`ConvND` chooses per call between equivalent lowerings: one product per block or one per
-sample (`_per_sample`, tiny weights), and for the input gradient at stride 1 the transposed
-convolution (`_transposed_plan`) or the scatter of column gradients. The usual tests see
-whichever a shape picks; here every choice is forced for the same random convolutions and
-checked against PyTorch (float64, forward and all three gradients) and by finite differences.
+`ConvND` chooses per call between equivalent lowerings: shifted products through BLAS's
+accumulating product (`_shifted_products`, where `striate._blas` finds it) or im2col columns
+in pure NumPy; within im2col, one product per block or one per sample (`_per_sample`, tiny
+weights), and for the input gradient at stride 1 the transposed convolution
+(`_transposed_plan`) or the scatter of column gradients. The usual tests see whichever a shape
+picks; here every choice is forced for the same random convolutions and checked against
+PyTorch (float64, forward and all three gradients) and by finite differences.
 """
 import os
 import subprocess
@@ -14,7 +16,7 @@ import numpy
 import pytest
 
 import striate as st
-from striate import _allocator
+from striate import _allocator, _blas
 from striate.ops import conv as conv_module
 from striate.ops.conv import conv_nd
 from tests.oracle import compare, torch
@@ -32,6 +34,18 @@ CASES = [
     (1, (17,), 3, 5, (4,), (1,), (2,), (2,), 1),
     (3, (5, 6, 5), 2, 4, (3, 2, 3), (1, 1, 1), (1, 0, 1), (1, 1, 1), 2),
 ]
+
+
+needs_gemm = pytest.mark.skipif(not _blas.GEMM_AVAILABLE,
+                                reason="NumPy's BLAS is not reachable here (not NumPy's Linux wheel, or STRIATE_NUMPY_ONLY=1)")
+
+
+@pytest.fixture(autouse=True)
+def lowering(request, monkeypatch):
+    """im2col unless a test asks for the shifted products with ``@pytest.mark.shifted``."""
+    shifted = request.node.get_closest_marker("shifted") is not None
+    monkeypatch.setattr(conv_module, "_shifted_products", lambda group_in, group_out: shifted)
+    return "shifted" if shifted else "im2col"
 
 
 @pytest.fixture(params=["single product", "per sample"])
@@ -117,6 +131,70 @@ def test_float32_lowerings_agree_to_rounding(monkeypatch):
     for a, b in zip(*results):
         assert a.dtype == numpy.float32
         numpy.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-4)
+
+
+@needs_gemm
+@pytest.mark.shifted
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c[0]}d-k{c[4]}-s{c[5]}-p{c[6]}-d{c[7]}-g{c[8]}")
+@pytest.mark.parametrize("block_bytes", [1, 2**30], ids=["one sample a block", "one block"])
+def test_shifted_products_match_pytorch(case, block_bytes, monkeypatch):
+    monkeypatch.setattr(conv_module, "_SHIFTED_BLOCK_BYTES", block_bytes)
+    monkeypatch.setattr(conv_module, "_SHIFTED_BACKWARD_BLOCK_BYTES", block_bytes)
+    n, size, channels, out_channels, kernel, stride, padding, dilation, groups = case
+    rng = numpy.random.default_rng(sum(size) + channels)
+    x = rng.standard_normal((3, channels, *size))
+    w = rng.standard_normal((out_channels, channels // groups, *kernel))
+    b = rng.standard_normal(out_channels)
+    y = compare(lambda x, w, b: conv_nd(x, w, b, stride, padding, dilation, groups),
+                lambda x, w, b: TORCH[n](x, w, b, stride, padding, dilation, groups),
+                [x, w, b], grad=(0, 1, 2), rtol=1e-10, atol=1e-10)
+    assert y.grad_fn.shifted
+
+
+@needs_gemm
+@pytest.mark.shifted
+def test_shifted_products_gradcheck():
+    rng = numpy.random.default_rng(4)
+    x = st.tensor(rng.standard_normal((2, 4, 6, 5)), requires_grad=True)
+    w = st.tensor(rng.standard_normal((6, 2, 3, 2)), requires_grad=True)
+    b = st.tensor(rng.standard_normal(6), requires_grad=True)
+    assert st.gradcheck(lambda x, w, b: conv_nd(x, w, b, stride=(2, 1), padding=(1, 0), dilation=(1, 2), groups=2),
+                        (x, w, b))
+
+
+@needs_gemm
+@pytest.mark.shifted
+@pytest.mark.parametrize("wanted", [(0,), (1,)], ids=["input gradient only", "weight gradient only"])
+def test_shifted_products_compute_only_the_gradient_asked_for(wanted):
+    rng = numpy.random.default_rng(6)
+    x, w = rng.standard_normal((3, 4, 7, 6)), rng.standard_normal((6, 2, 3, 3))
+    compare(lambda x, w: conv_nd(x, w, padding=1, groups=2), lambda x, w: TF.conv2d(x, w, padding=1, groups=2),
+            [x, w], grad=wanted, rtol=1e-10, atol=1e-10)
+
+
+@needs_gemm
+@pytest.mark.shifted
+def test_shifted_products_in_float32_agree_with_im2col(monkeypatch):
+    rng = numpy.random.default_rng(5)
+    x = rng.standard_normal((5, 16, 12, 11)).astype(numpy.float32)
+    w = rng.standard_normal((16, 16, 3, 3)).astype(numpy.float32)
+    results = []
+    for shifted in (True, False):
+        monkeypatch.setattr(conv_module, "_shifted_products", lambda i, o, flag=shifted: flag)
+        xs, ws = st.tensor(x, requires_grad=True), st.tensor(w, requires_grad=True)
+        y = conv_nd(xs, ws, stride=(1, 2), padding=1)
+        assert y.grad_fn.shifted == shifted
+        (y * y).sum().backward()
+        results.append((y.data, xs.grad.data, ws.grad.data))
+    for a, b in zip(*results):
+        assert a.dtype == numpy.float32
+        numpy.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-3)
+
+
+def test_shifted_products_are_chosen_for_wide_groups_only(monkeypatch):
+    monkeypatch.undo()                                            # the real choice, not the fixture's
+    wide, narrow = conv_module._shifted_products(16, 16), conv_module._shifted_products(1, 6)
+    assert wide == _blas.GEMM_AVAILABLE and not narrow
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the allocator setting is for glibc")

@@ -16,6 +16,7 @@ import itertools
 import math
 
 from striate._backend import xp
+from striate._blas import GEMM_AVAILABLE, gemm
 from striate.autograd.function import Function
 from striate.kernels.sizes import check_non_negative, check_positive, ntuple, same_padding, window_span
 from striate.ops._validate import as_tensor, expect_float, expect_spatial_input
@@ -26,6 +27,11 @@ _PADDING_MODES = ("valid", "same", "full")
 # Samples are processed in blocks whose columns take about this many bytes, so each block's
 # columns are still in cache when the matrix product reads them (and memory stays bounded).
 _BLOCK_BYTES = 2 * 2**20
+
+# The shifted products hold only input- and output-sized arrays per block (no columns).
+_SHIFTED_BLOCK_BYTES = 4 * 2**20
+_SHIFTED_BACKWARD_BLOCK_BYTES = 8 * 2**20
+_SHIFTED_MIN_CHANNELS = 16
 
 
 class _Lowering:
@@ -120,6 +126,54 @@ class _Lowering:
         for i, (phase, offset) in enumerate(self.taps):
             g[:, :, phase, offset:offset + length] += gcols[:, i]
 
+    @property
+    def image_length(self):
+        """``∏Dq``: the samples in one flat phase image."""
+        return math.prod(self.phase_size)
+
+    def span(self, batch):
+        """Output positions one shifted product covers for ``batch`` samples laid end to end.
+
+        Sample ``j``'s grid starts at ``j·∏Dq``; the last one needs only its first ``L``, so
+        every tap's window ``[offset, offset + span)`` stays inside the images.
+        """
+        return (batch - 1) * self.image_length + self.length
+
+    def split_channels_first(self, x):
+        """``x (n, C, *D)`` padded and split into phase images laid out ``(∏s, C, n·∏Dq)``.
+
+        Channel-major with the samples end to end, so a tap's window over the whole block is
+        one strided matrix ``(C, span)`` that BLAS reads in place.
+        """
+        batch, channels = x.shape[:2]
+        out = xp.zeros((*self.stride, channels, batch, *self.phase_size), dtype=x.dtype)  # (*s, C, n, *Dq)
+        x = x.swapaxes(0, 1)                                                      # (C, n, *D) view
+        for phase, source, target in self._phase_slices():
+            out[phase + (slice(None), slice(None)) + target] = x[(Ellipsis,) + source]
+        return out.reshape(self.phases, channels, batch * self.image_length)
+
+    def columns_of_images(self, x, span, groups):
+        """The im2col columns of ``x (n, C, *D)`` over the shifted products' positions: ``(G, Cg·∏K, span)``."""
+        images = self.split_channels_first(x)                                      # (∏s, C, n·∏Dq)
+        channels = images.shape[1]
+        cols = xp.empty((channels, len(self.taps), span), dtype=x.dtype)           # (C, ∏K, span)
+        for i, (phase, offset) in enumerate(self.taps):
+            cols[:, i] = images[phase, :, offset:offset + span]
+        return cols.reshape(groups, -1, span)
+
+    def merge_channels_first(self, g, gx):
+        """Adjoint of `split_channels_first`: write ``g (∏s, C, n·∏Dq)`` into ``gx (n, C, *D)``."""
+        channels, batch = g.shape[1], gx.shape[0]
+        g = g.reshape(*self.stride, channels, batch, *self.phase_size)           # (*s, C, n, *Dq) view
+        gx = gx.swapaxes(0, 1)                                                    # (C, n, *D) view
+        for phase, source, target in self._phase_slices():
+            gx[(Ellipsis,) + source] = g[phase + (slice(None), slice(None)) + target]
+
+    def runs_as_grid(self, runs, batch):
+        """``runs (R, n·∏Dq)`` seen as ``(R, n, *grid)``: each sample's first ``L`` positions."""
+        rows = runs.shape[0]
+        return runs.reshape(rows, batch, self.image_length)[:, :, :self.length].reshape(rows, batch, *self.grid)
+
     def valid(self, grid_array):
         """The true outputs ``[..., :O₁, …, :Oₙ]`` of an array whose last axes span the grid."""
         return grid_array[(Ellipsis,) + tuple(slice(0, o) for o in self.out_size)]
@@ -140,9 +194,9 @@ def _lowering(size, kernel, stride, dilation, pad_lo, pad_hi):
 _TRANSPOSED_COST = 1.25
 
 
-def _blocks(batch, bytes_per_sample):
-    """``slice``s of the batch, each holding as many samples as fit in ``_BLOCK_BYTES`` (at least one)."""
-    step = max(1, _BLOCK_BYTES // max(1, bytes_per_sample))
+def _blocks(batch, bytes_per_sample, block_bytes=_BLOCK_BYTES):
+    """``slice``s of the batch, each holding as many samples as fit in ``block_bytes`` (at least one)."""
+    step = max(1, block_bytes // max(1, bytes_per_sample))
     return [slice(start, min(start + step, batch)) for start in range(0, batch, step)]
 
 
@@ -157,10 +211,17 @@ class ConvND(Function):
     def forward(self, x, w, b, *, stride, pad_lo, pad_hi, dilation, groups):
         channels, (out_channels, _, *kernel) = x.shape[1], w.shape
         plan = _lowering(x.shape[2:], kernel, stride, dilation, pad_lo, pad_hi)
+        need_x, need_w, _ = self.needs_input_grad
+        self.shifted = _shifted_products(channels // groups, out_channels // groups)
+        if self.shifted:
+            w_taps = _weight_taps(w, groups)                                       # (∏K, G, Og, Cg)
+            y = _shifted_correlate(x, w_taps, b, plan)
+            self.x_padded, self.w_taps = (x if need_w else None), (w_taps if need_x else None)
+            self.plan, self.groups, self.channels = plan, groups, channels
+            return y
         w_mat = w.reshape(groups, out_channels // groups, -1)                      # (G, Og, Cg·∏K)
         y = _correlate(x, w_mat, b, plan, groups)
 
-        need_x, need_w, _ = self.needs_input_grad
         # The input itself, not its padded phase images: backward splits it again block by
         # block, so a layer keeps no activation-sized copy between forward and backward.
         self.x_padded = x if need_w else None
@@ -177,6 +238,9 @@ class ConvND(Function):
         gx = gw = gb = None
         if need_b:
             gb = gy.sum(axis=(0, *range(2, gy.ndim)))                              # (O,)
+        if self.shifted:
+            gx, gw = self._shifted_backward(gy)
+            return gx, gw, gb
         transposed = need_x and self._transposed_plan(out_size)
         if transposed:
             gx = _correlate(gy, self._transposed_weight(), None, transposed, groups)  # (N, C, *D)
@@ -213,6 +277,47 @@ class ConvND(Function):
             gw = gw.swapaxes(-1, -2).reshape(out_channels, -1, *plan.kernel)      # (O, Cg, *K)
         return gx, gw, gb
 
+    def _shifted_backward(self, gy):
+        """Both gradients of `_shifted_correlate`.
+
+        ``y = Σₖ Wₖ · xₖ`` (``xₖ`` the tap's window of the phase images) gives
+        ``∂xₖ += Wₖᵀ · gy``, which BLAS accumulates tap by tap straight into the window of the
+        images' gradient (no column gradients), and ``∂Wₖ = gy · xₖᵀ``, computed for all taps
+        at once from the block's columns.
+        """
+        need_x, need_w, _ = self.needs_input_grad
+        plan, channels = self.plan, self.channels
+        batch, out_channels = gy.shape[:2]
+        taps, groups, group_out, group_in = (len(plan.taps), self.groups, out_channels // self.groups,
+                                             channels // self.groups)
+        gx = xp.empty((batch, channels, *plan.size), dtype=gy.dtype) if need_x else None   # (N, C, *D)
+        gw = xp.zeros((groups, group_in * taps, group_out), dtype=gy.dtype) if need_w else None  # (G, Cg·∏K, Og)
+        per_sample = (channels * (plan.phases * (1 + need_x) + need_w * taps) + out_channels) * plan.image_length * gy.itemsize
+        for block in _blocks(batch, per_sample, _SHIFTED_BACKWARD_BLOCK_BYTES):
+            gy_block = gy[block]
+            samples = gy_block.shape[0]
+            span = plan.span(samples)
+            # The upstream gradient on the block's output positions, zero where no output sits.
+            gy_runs = xp.zeros((out_channels, samples * plan.image_length), dtype=gy.dtype)  # (O, n·∏Dq)
+            plan.valid(plan.runs_as_grid(gy_runs, samples))[...] = gy_block.swapaxes(0, 1)
+            g_images = xp.zeros((plan.phases, channels, samples * plan.image_length), dtype=gy.dtype) if need_x else None
+            if need_w:
+                # One product over the block's columns, not one per tap: a per-tap ∂Wₖ has a
+                # tiny (Og × Cg) output over a very long inner dimension, which BLAS runs
+                # 1.4–2.4× slower than this (Og × Cg·∏K) one, even with the columns' copy.
+                cols = plan.columns_of_images(self.x_padded[block], span, groups)  # (G, Cg·∏K, span)
+                gw += xp.matmul(cols, gy_runs[:, :span].reshape(groups, group_out, span).swapaxes(-1, -2))
+            for i, (phase, offset) in enumerate(plan.taps):
+                for g in range(groups if need_x else 0):
+                    rows_in, rows_out = slice(g * group_in, (g + 1) * group_in), slice(g * group_out, (g + 1) * group_out)
+                    gemm(self.w_taps[i, g].T, gy_runs[rows_out, :span],
+                         g_images[phase, rows_in, offset:offset + span], beta=1.0)
+            if need_x:
+                plan.merge_channels_first(g_images, gx[block])
+        if need_w:
+            gw = gw.swapaxes(-1, -2).reshape(out_channels, group_in, *plan.kernel)  # (O, Cg, *K)
+        return gx, gw
+
     def _transposed_plan(self, out_size):
         """At stride 1, the lowering of ``gx = gy ⋆ flip(W)ᵀ``, or None when it does not apply.
 
@@ -247,6 +352,54 @@ class ConvND(Function):
         w = w[(slice(None), slice(None)) + (slice(None, None, -1),) * n]               # flip every spatial axis
         w = w.reshape(groups, out_channels // groups, group_in, *kernel)                # (G, Og, Cg, *K)
         return xp.ascontiguousarray(w.swapaxes(1, 2)).reshape(groups, group_in, -1)     # (G, Cg, Og·∏K)
+
+
+def _shifted_products(group_in, group_out):
+    """Whether a convolution with these channels per group runs as shifted products.
+
+    Only where BLAS's accumulating product is reachable (`striate._blas`), and only for
+    groups wide enough that each tap's product is worth a call: for a depthwise layer every
+    tap would be a product of a single row.
+    """
+    return GEMM_AVAILABLE and group_in >= _SHIFTED_MIN_CHANNELS and group_out >= _SHIFTED_MIN_CHANNELS
+
+
+def _weight_taps(w, groups):
+    """``w (O, Cg, *K)`` as one ``(Og, Cg)`` matrix per tap and group: ``(∏K, G, Og, Cg)``."""
+    out_channels, group_in = w.shape[:2]
+    w = w.reshape(groups, out_channels // groups, group_in, -1)                    # (G, Og, Cg, ∏K)
+    return xp.ascontiguousarray(w.transpose(3, 0, 1, 2))
+
+
+def _shifted_correlate(x, w_taps, b, plan):
+    """``x (N, C, *D)`` correlated with ``w_taps (∏K, G, Og, Cg)`` as a sum of shifted products.
+
+    ``y = Σₖ Wₖ · xₖ``: for every tap ``k``, the block's phase images seen through the tap's
+    window ``xₖ`` (a strided ``(C, span)`` view, no copy) are multiplied by that tap's
+    ``(O, C)`` weight and added into the output runs by BLAS itself (β = 1). No columns are
+    built: the only copy of the input is its padded, phase-split layout.
+    """
+    batch, channels = x.shape[:2]
+    taps, groups, group_out, group_in = w_taps.shape
+    out_channels = groups * group_out
+    y = xp.empty((batch, out_channels, *plan.out_size), dtype=x.dtype)             # (N, O, *O)
+    per_sample = (channels * plan.phases + out_channels) * plan.image_length * x.itemsize
+    for block in _blocks(batch, per_sample, _SHIFTED_BLOCK_BYTES):
+        images = plan.split_channels_first(x[block])                               # (∏s, C, n·∏Dq)
+        samples = x[block].shape[0]
+        span = plan.span(samples)
+        runs = xp.empty((out_channels, samples * plan.image_length), dtype=x.dtype)  # (O, n·∏Dq)
+        for i, (phase, offset) in enumerate(plan.taps):
+            window = images[phase, :, offset:offset + span]                        # (C, span) view
+            for g in range(groups):
+                gemm(w_taps[i, g], window[g * group_in:(g + 1) * group_in],
+                     runs[g * group_out:(g + 1) * group_out, :span], beta=float(i > 0))
+        y_block = plan.valid(plan.runs_as_grid(runs, samples)).swapaxes(0, 1)      # (n, O, *O) view
+        if b is None:
+            y[block] = y_block
+        else:
+            xp.add(y_block, b.reshape(out_channels, *(1,) * len(plan.kernel)), out=y[block])
+    return y
 
 
 def _per_sample(w_mat):
