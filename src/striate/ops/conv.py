@@ -1,15 +1,24 @@
 """Convolution of any spatial rank, lowered to matrix products over sliding windows.
 
-One ``ConvND`` serves 1-D, 2-D and 3-D. The padded input is split by stride phase (the
-samples at positions ≡ r mod stride along every axis, an ordinary copy of the input; no copy
-at stride 1) and each phase image is flattened. In a flat phase image every kernel tap reads,
-for all output positions at once, ONE contiguous run (see `_Lowering`), so the columns of the
-im2col product are a few long copies and the input gradient is a few long adds, whatever the
-image size. A block of samples at a time, each group's filters multiply the columns in one
-matrix product (one per sample when the weight is tiny). Backward rebuilds the same columns:
-the weight gradient is ``(cols · gyᵀ)ᵀ``; the input gradient is, at stride 1, the transposed
-convolution of ``gy`` run through the same forward lowering, and otherwise ``Wᵀ · gy`` added
-back tap by tap onto the flat phase images.
+One ``ConvND`` serves 1-D, 2-D and 3-D. A block of samples is padded, split by stride phase
+(the samples at positions ≡ r mod stride along every axis) and laid out channel by channel
+with the samples end to end, each phase one flat array (see `_Lowering`). In that layout
+every kernel tap reads, for every output position of the whole block at once, ONE contiguous
+window, so a tap is a strided view and needs no copy.
+
+Two lowerings use it, chosen per layer (`_shifted_products`):
+
+- **shifted products** ``y = Σₖ Wₖ · xₖ``, one matrix product per tap added in place by BLAS
+  itself (``C += A·B``, reached through `striate._blas`): no columns at all. Used for groups of
+  at least 16 channels in and out, wherever NumPy's BLAS is reachable.
+- **im2col**: the taps' windows copied into columns and multiplied in one product per group
+  (one per sample when the weight is tiny). Pure NumPy; used for few channels (LeNet, stems,
+  depthwise), and everywhere when BLAS is not reachable.
+
+Backward reuses the layout. The weight gradient is ``(cols · gyᵀ)ᵀ`` in both. The input
+gradient is, with shifted products, ``Wₖᵀ · gy`` accumulated by BLAS into each tap's window;
+with im2col, at stride 1 the transposed convolution of ``gy`` through the same forward
+lowering, and otherwise ``Wᵀ · gy`` added back tap by tap onto the phase arrays.
 """
 import functools
 import itertools
@@ -24,29 +33,42 @@ from striate.ops._validate import as_tensor, expect_float, expect_spatial_input
 _PADDING_MODES = ("valid", "same", "full")
 
 
-# Samples are processed in blocks whose columns take about this many bytes, so each block's
-# columns are still in cache when the matrix product reads them (and memory stays bounded).
+# im2col processes samples in blocks whose columns take about this many bytes, so each
+# block's columns are still in cache when the matrix product reads them (and memory stays
+# bounded).
 _BLOCK_BYTES = 2 * 2**20
 
-# The shifted products hold only input- and output-sized arrays per block (no columns).
+# Shifted products hold only input- and output-sized arrays per block in forward (no
+# columns), and the weight gradient's columns in backward. Measured best of 1–32 MB.
 _SHIFTED_BLOCK_BYTES = 4 * 2**20
 _SHIFTED_BACKWARD_BLOCK_BYTES = 8 * 2**20
+# Below this many channels per group (in or out), a tap's product is too thin for BLAS and
+# im2col's one product per group is faster (measured: LeNet's 6→16 even, 1→6 and a 3-channel
+# stem 2× slower as shifted products, 8-channel groups 1.15× slower).
 _SHIFTED_MIN_CHANNELS = 16
 
 
 class _Lowering:
-    """Where every kernel tap reads in the flat, stride-phase-split padded input.
+    """Where every kernel tap reads in a block of samples laid end to end.
 
-    Along each axis the padded input (``Dp`` samples) is cut into ``s`` phases of
-    ``Dq = ceil(Dp / s)`` samples: phase ``r`` holds positions ``r, r + s, r + 2s, …``. Output
-    ``o`` at tap ``k`` reads padded position ``o·s + k·dil``, which is sample
-    ``o + (k·dil) // s`` of phase ``(k·dil) % s``: at any stride, a tap is a stride-1 shift
-    inside one phase. Flattening each phase image row-major and letting the output index run
-    over a *grid* ``(O₁, Dq₂, …, Dqₙ)`` — whole phase rows instead of just the ``O_d`` valid
-    columns — makes every tap's reads one contiguous run of ``∏grid`` samples starting at a
-    fixed offset. Grid positions past a row's last output wrap into the next row; their
-    results are computed and dropped (and their gradient is zero). One extra zero row at the
-    end of each phase image keeps the last sample's wrapped reads in bounds.
+    Along each axis the padded input is cut into ``s`` stride phases: phase ``r`` holds padded
+    positions ``r, r + s, r + 2s, …``. Output ``o`` at tap ``k`` reads padded position
+    ``o·s + k·dil``, which is sample ``o + (k·dil) // s`` of phase ``(k·dil) % s``: at any
+    stride, a tap is a stride-1 shift inside one phase.
+
+    Each sample, and along each axis each row of a sample, takes a *cell* of
+    ``P = max(ceil((D + max(lo, hi)) / s), O)`` phase samples, holding the ``D`` input samples
+    at their padded positions; the rest of the cell is zero. Cells sit back to back, so a
+    cell's padding is shared with its neighbours' (``max(lo, hi)``, not ``lo + hi``, zeros
+    between two rows or two samples). The output runs over the *grid* of every cell position;
+    the positions past ``O`` on an axis are computed and dropped (their gradient is zero).
+
+    A block of ``n`` samples is stored as ``(∏s, C, n·∏P + tail)``: phase, channel, then the
+    flat cells, with ``tail`` zeros after the last sample so that every tap's window
+    ``[offset, offset + n·∏P)`` is in bounds. A true output's read never leaves its own cell's
+    data and zeros: reads stop ``hi`` past the data, before the next cell's data starts, and a
+    read that runs into the next cell along an axis lands in that cell's leading zeros (at most
+    ``lo`` into it). So every tap reads all its inputs as one contiguous window.
     """
 
     def __init__(self, size, kernel, stride, dilation, pad_lo, pad_hi):
@@ -54,27 +76,26 @@ class _Lowering:
         padded = [d + lo + hi for d, lo, hi in zip(size, pad_lo, pad_hi)]
         self.out_size = tuple((p - dil * (k - 1) - 1) // s + 1
                               for p, k, s, dil in zip(padded, kernel, stride, dilation))
-        phase = [-(-p // s) for p, s in zip(padded, stride)]                      # Dq per axis
-        phase[0] += n > 1                                                         # the extra row
-        self.phase_size = tuple(phase)
-        self.grid = (self.out_size[0],) + self.phase_size[1:]
-        self.length = math.prod(self.grid)                                        # L, the run length
+        self.cell = tuple(max(-(-(d + max(lo, hi)) // s), o)
+                          for d, lo, hi, s, o in zip(size, pad_lo, pad_hi, stride, self.out_size))
+        self.length = math.prod(self.cell)                                        # L: positions per sample
         self.phases = math.prod(stride)
         self.pad_lo = tuple(pad_lo)
         self.size, self.kernel, self.stride = tuple(size), tuple(kernel), tuple(stride)
-        pitch = [math.prod(phase[d + 1:]) for d in range(n)]
+        pitch = [math.prod(self.cell[d + 1:]) for d in range(n)]
         phase_pitch = [math.prod(stride[d + 1:]) for d in range(n)]
         self.taps = []                                                            # (phase, offset) per tap
         for tap in itertools.product(*(range(k) for k in kernel)):
             reach = [t * dil for t, dil in zip(tap, dilation)]
             self.taps.append((sum(r % s * q for r, s, q in zip(reach, stride, phase_pitch)),
                               sum(r // s * p for r, s, p in zip(reach, stride, pitch))))
+        self.tail = max(offset for _, offset in self.taps)
 
     def _phase_slices(self):
-        """Per phase ``r``: the input samples it holds and where they sit in the phase image.
+        """Per phase ``r``: the input samples it holds and where they sit in a cell.
 
         Padded position ``r + s·j`` holds input sample ``r + s·j − lo`` when that is inside the
-        input; everything else in a phase image is padding (zero).
+        input; everything else in a cell is padding (zero).
         """
         pieces = []
         for phase in itertools.product(*(range(s) for s in self.stride)):
@@ -88,95 +109,45 @@ class _Lowering:
             pieces.append((phase, tuple(source), tuple(target)))
         return pieces
 
+    def _cells(self, images, batch):
+        """The ``(*s, C, n, *P)`` view of ``images (∏s, C, n·∏P + tail)`` without its tail."""
+        channels = images.shape[1]
+        return images[:, :, :batch * self.length].reshape(*self.stride, channels, batch, *self.cell)
+
     def split(self, x):
-        """``x (N, C, *D)`` padded and split into flat phase images ``(N, C, ∏s, ∏Dq)``."""
+        """``x (n, C, *D)`` padded and split into the block's phase arrays ``(∏s, C, n·∏P + tail)``."""
         batch, channels = x.shape[:2]
-        if self.phases == 1 and self.phase_size == self.size:
-            return x.reshape(batch, channels, 1, math.prod(self.size))            # no padding: a view
-        out = xp.zeros((batch, channels, *self.stride, *self.phase_size), dtype=x.dtype)  # (N, C, *s, *Dq)
+        images = xp.zeros((self.phases, channels, batch * self.length + self.tail), dtype=x.dtype)
+        cells, x = self._cells(images, batch), x.swapaxes(0, 1)                   # x: (C, n, *D) view
         for phase, source, target in self._phase_slices():
-            out[(slice(None), slice(None)) + phase + target] = x[(Ellipsis,) + source]
-        return out.reshape(batch, channels, self.phases, math.prod(self.phase_size))  # (N, C, ∏s, ∏Dq)
+            cells[phase + (slice(None), slice(None)) + target] = x[(Ellipsis,) + source]
+        return images
 
     def merge(self, g, gx):
-        """Adjoint of `split`: write the gradient ``g (C, n, ∏s, ∏Dq)`` of the phase images into ``gx (n, C, *D)``."""
-        channels, batch = g.shape[:2]
-        g = g.reshape(channels, batch, *self.stride, *self.phase_size).swapaxes(0, 1)  # (n, C, *s, *Dq) view
+        """Adjoint of `split`: write the gradient ``g (∏s, C, n·∏P + tail)`` of the phase arrays into ``gx (n, C, *D)``."""
+        cells, gx = self._cells(g, gx.shape[0]), gx.swapaxes(0, 1)                # gx: (C, n, *D) view
         for phase, source, target in self._phase_slices():
-            gx[(Ellipsis,) + source] = g[(slice(None), slice(None)) + phase + target]
+            gx[(Ellipsis,) + source] = cells[phase + (slice(None), slice(None)) + target]
 
-    def columns(self, phases, groups):
-        """Flat phase images ``(n, C, ∏s, ∏Dq)`` of a block as per-group columns ``(G, Cg·∏K, n·L)``.
-
-        Every sample's output positions sit side by side, so each group needs a single large
-        matrix product rather than one small product per sample.
-        """
-        batch, channels = phases.shape[:2]
-        length, taps = self.length, self.taps
-        cols = xp.empty((channels, len(taps), batch, length), dtype=phases.dtype)  # (C, ∏K, n, L)
-        for i, (phase, offset) in enumerate(taps):
-            cols[:, i] = phases[:, :, phase, offset:offset + length].swapaxes(0, 1)  # (C, n, L)
-        return cols.reshape(groups, -1, batch * length)                           # (G, Cg·∏K, n·L)
-
-    def add_columns(self, g, gcols):
-        """Adjoint of `columns`: add ``gcols (G, Cg·∏K, n·L)`` tap by tap into ``g (C, n, ∏s, ∏Dq)``."""
-        channels, batch = g.shape[:2]
-        length = self.length
-        gcols = gcols.reshape(channels, len(self.taps), batch, length)            # (C, ∏K, n, L)
-        for i, (phase, offset) in enumerate(self.taps):
-            g[:, :, phase, offset:offset + length] += gcols[:, i]
-
-    @property
-    def image_length(self):
-        """``∏Dq``: the samples in one flat phase image."""
-        return math.prod(self.phase_size)
-
-    def span(self, batch):
-        """Output positions one shifted product covers for ``batch`` samples laid end to end.
-
-        Sample ``j``'s grid starts at ``j·∏Dq``; the last one needs only its first ``L``, so
-        every tap's window ``[offset, offset + span)`` stays inside the images.
-        """
-        return (batch - 1) * self.image_length + self.length
-
-    def split_channels_first(self, x):
-        """``x (n, C, *D)`` padded and split into phase images laid out ``(∏s, C, n·∏Dq)``.
-
-        Channel-major with the samples end to end, so a tap's window over the whole block is
-        one strided matrix ``(C, span)`` that BLAS reads in place.
-        """
-        batch, channels = x.shape[:2]
-        out = xp.zeros((*self.stride, channels, batch, *self.phase_size), dtype=x.dtype)  # (*s, C, n, *Dq)
-        x = x.swapaxes(0, 1)                                                      # (C, n, *D) view
-        for phase, source, target in self._phase_slices():
-            out[phase + (slice(None), slice(None)) + target] = x[(Ellipsis,) + source]
-        return out.reshape(self.phases, channels, batch * self.image_length)
-
-    def columns_of_images(self, x, span, groups):
-        """The im2col columns of ``x (n, C, *D)`` over the shifted products' positions: ``(G, Cg·∏K, span)``."""
-        images = self.split_channels_first(x)                                      # (∏s, C, n·∏Dq)
-        channels = images.shape[1]
-        cols = xp.empty((channels, len(self.taps), span), dtype=x.dtype)           # (C, ∏K, span)
+    def columns(self, images, batch, groups):
+        """The block's im2col columns: every tap's window of ``images``, ``(G, Cg·∏K, n·∏P)``."""
+        channels, span = images.shape[1], batch * self.length
+        cols = xp.empty((channels, len(self.taps), span), dtype=images.dtype)     # (C, ∏K, n·∏P)
         for i, (phase, offset) in enumerate(self.taps):
             cols[:, i] = images[phase, :, offset:offset + span]
         return cols.reshape(groups, -1, span)
 
-    def merge_channels_first(self, g, gx):
-        """Adjoint of `split_channels_first`: write ``g (∏s, C, n·∏Dq)`` into ``gx (n, C, *D)``."""
-        channels, batch = g.shape[1], gx.shape[0]
-        g = g.reshape(*self.stride, channels, batch, *self.phase_size)           # (*s, C, n, *Dq) view
-        gx = gx.swapaxes(0, 1)                                                    # (C, n, *D) view
-        for phase, source, target in self._phase_slices():
-            gx[(Ellipsis,) + source] = g[phase + (slice(None), slice(None)) + target]
+    def add_columns(self, g, gcols):
+        """Adjoint of `columns`: add ``gcols (G, Cg·∏K, n·∏P)`` tap by tap into ``g (∏s, C, n·∏P + tail)``."""
+        channels, span = g.shape[1], gcols.shape[-1]
+        gcols = gcols.reshape(channels, len(self.taps), span)                     # (C, ∏K, n·∏P)
+        for i, (phase, offset) in enumerate(self.taps):
+            g[phase, :, offset:offset + span] += gcols[:, i]
 
-    def runs_as_grid(self, runs, batch):
-        """``runs (R, n·∏Dq)`` seen as ``(R, n, *grid)``: each sample's first ``L`` positions."""
-        rows = runs.shape[0]
-        return runs.reshape(rows, batch, self.image_length)[:, :, :self.length].reshape(rows, batch, *self.grid)
-
-    def valid(self, grid_array):
-        """The true outputs ``[..., :O₁, …, :Oₙ]`` of an array whose last axes span the grid."""
-        return grid_array[(Ellipsis,) + tuple(slice(0, o) for o in self.out_size)]
+    def valid(self, runs, batch):
+        """The true outputs ``(R, n, *O)`` (a view) of ``runs (R, n·∏P)``, one value per grid position."""
+        grid = runs.reshape(runs.shape[0], batch, *self.cell)
+        return grid[(slice(None), slice(None)) + tuple(slice(0, o) for o in self.out_size)]
 
 
 @functools.lru_cache(maxsize=256)
@@ -204,8 +175,8 @@ class ConvND(Function):
     """Cross-correlation of ``x (N, C, *D)`` with ``w (O, C/G, *K)`` plus an optional bias ``b (O,)``.
 
     Padding arrives already resolved to per-dimension ``pad_lo``/``pad_hi`` (they may differ,
-    as "same" needs), and every setting is an ``n``-tuple of ints. Padded phase images and
-    columns are built block by block and never stored: backward rebuilds them from the input.
+    as "same" needs), and every setting is an ``n``-tuple of ints. Phase arrays and columns
+    are built block by block and never stored: backward rebuilds them from the input.
     """
 
     def forward(self, x, w, b, *, stride, pad_lo, pad_hi, dilation, groups):
@@ -216,16 +187,14 @@ class ConvND(Function):
         if self.shifted:
             w_taps = _weight_taps(w, groups)                                       # (∏K, G, Og, Cg)
             y = _shifted_correlate(x, w_taps, b, plan)
-            self.x_padded, self.w_taps = (x if need_w else None), (w_taps if need_x else None)
-            self.plan, self.groups, self.channels = plan, groups, channels
-            return y
-        w_mat = w.reshape(groups, out_channels // groups, -1)                      # (G, Og, Cg·∏K)
-        y = _correlate(x, w_mat, b, plan, groups)
-
-        # The input itself, not its padded phase images: backward splits it again block by
-        # block, so a layer keeps no activation-sized copy between forward and backward.
-        self.x_padded = x if need_w else None
-        self.w_mat = w_mat if need_x else None
+            self.w_taps = w_taps if need_x else None
+        else:
+            w_mat = w.reshape(groups, out_channels // groups, -1)                  # (G, Og, Cg·∏K)
+            y = _correlate(x, w_mat, b, plan, groups)
+        # The input itself, not its phase arrays: backward splits it again block by block, so
+        # a layer keeps no activation-sized copy between forward and backward.
+        self.x = x if need_w else None
+        self.w_mat = w.reshape(groups, out_channels // groups, -1) if need_x else None
         self.plan, self.groups, self.channels = plan, groups, channels
         self.dilation, self.pad_lo, self.pad_hi = dilation, pad_lo, pad_hi
         return y
@@ -238,10 +207,7 @@ class ConvND(Function):
         gx = gw = gb = None
         if need_b:
             gb = gy.sum(axis=(0, *range(2, gy.ndim)))                              # (O,)
-        if self.shifted:
-            gx, gw = self._shifted_backward(gy)
-            return gx, gw, gb
-        transposed = need_x and self._transposed_plan(out_size)
+        transposed = need_x and not self.shifted and self._transposed_plan(out_size)
         if transposed:
             gx = _correlate(gy, self._transposed_weight(), None, transposed, groups)  # (N, C, *D)
         elif need_x:
@@ -249,74 +215,41 @@ class ConvND(Function):
         if need_w:
             gw = xp.zeros((groups, channels // groups * len(plan.taps), group_out), dtype=gy.dtype)  # (G, Cg·∏K, Og)
         scatter = need_x and not transposed
-        per_sample = need_w and _per_sample(gw.swapaxes(-1, -2))
         if not (scatter or need_w):
             return gx, gw, gb
-        for block in _blocks(batch, channels * len(plan.taps) * plan.length * gy.itemsize):
+        per_sample = need_w and not self.shifted and _per_sample(gw.swapaxes(-1, -2))
+        if self.shifted:
+            per_block = (channels * (plan.phases * scatter + need_w * len(plan.taps)) + out_channels) * plan.length
+            blocks = _blocks(batch, per_block * gy.itemsize, _SHIFTED_BACKWARD_BLOCK_BYTES)
+        else:
+            blocks = _blocks(batch, channels * len(plan.taps) * plan.length * gy.itemsize)
+        for block in blocks:
             gy_block = gy[block]
             samples = gy_block.shape[0]
             # The upstream gradient laid out like the products' output: zero off the true outputs.
-            gy_grid = xp.zeros((out_channels, samples, *plan.grid), dtype=gy.dtype)  # (O, n, *grid)
-            plan.valid(gy_grid)[...] = gy_block.swapaxes(0, 1)
-            gy_grid = gy_grid.reshape(groups, group_out, -1)                       # (G, Og, n·L)
+            gy_runs = xp.zeros((out_channels, samples * plan.length), dtype=gy.dtype)  # (O, n·∏P)
+            plan.valid(gy_runs, samples)[...] = gy_block.swapaxes(0, 1)
+            gy_runs = gy_runs.reshape(groups, group_out, -1)                       # (G, Og, n·∏P)
             if need_w:
-                cols = plan.columns(plan.split(self.x_padded[block]), groups)      # (G, Cg·∏K, n·L)
+                cols = plan.columns(plan.split(self.x[block]), samples, groups)    # (G, Cg·∏K, n·∏P)
                 # gwᵀ = cols · gyᵀ: BLAS runs this orientation (long inner dimension, the small
-                # Og last) 1.5–1.8× faster than gy · colsᵀ on the thin shapes of small layers.
+                # Og last) 1.5–1.8× faster than gy · colsᵀ on the thin shapes of small layers;
+                # and one product over all taps beats a (tiny) product per tap by 1.4–2.4×.
                 if per_sample:
                     gw += xp.matmul(_by_sample(cols, samples),
-                                    _by_sample(gy_grid, samples).swapaxes(-1, -2)).sum(axis=0)
+                                    _by_sample(gy_runs, samples).swapaxes(-1, -2)).sum(axis=0)
                 else:
-                    gw += xp.matmul(cols, gy_grid.swapaxes(-1, -2))                # (G, Cg·∏K, Og)
+                    gw += xp.matmul(cols, gy_runs.swapaxes(-1, -2))                # (G, Cg·∏K, Og)
             if scatter:
-                gcols = xp.matmul(self.w_mat.swapaxes(-1, -2), gy_grid)            # (G, Cg·∏K, n·L)
-                g = xp.zeros((channels, samples, plan.phases, math.prod(plan.phase_size)), dtype=gy.dtype)
-                plan.add_columns(g, gcols)                                         # (C, n, ∏s, ∏Dq)
+                g = xp.zeros((plan.phases, channels, samples * plan.length + plan.tail), dtype=gy.dtype)
+                if self.shifted:
+                    _shifted_add(g, self.w_taps, gy_runs, plan, samples)
+                else:
+                    plan.add_columns(g, xp.matmul(self.w_mat.swapaxes(-1, -2), gy_runs))  # Wᵀ·gy: (G, Cg·∏K, n·∏P)
                 plan.merge(g, gx[block])
         if need_w:
             gw = gw.swapaxes(-1, -2).reshape(out_channels, -1, *plan.kernel)      # (O, Cg, *K)
         return gx, gw, gb
-
-    def _shifted_backward(self, gy):
-        """Both gradients of `_shifted_correlate`.
-
-        ``y = Σₖ Wₖ · xₖ`` (``xₖ`` the tap's window of the phase images) gives
-        ``∂xₖ += Wₖᵀ · gy``, which BLAS accumulates tap by tap straight into the window of the
-        images' gradient (no column gradients), and ``∂Wₖ = gy · xₖᵀ``, computed for all taps
-        at once from the block's columns.
-        """
-        need_x, need_w, _ = self.needs_input_grad
-        plan, channels = self.plan, self.channels
-        batch, out_channels = gy.shape[:2]
-        taps, groups, group_out, group_in = (len(plan.taps), self.groups, out_channels // self.groups,
-                                             channels // self.groups)
-        gx = xp.empty((batch, channels, *plan.size), dtype=gy.dtype) if need_x else None   # (N, C, *D)
-        gw = xp.zeros((groups, group_in * taps, group_out), dtype=gy.dtype) if need_w else None  # (G, Cg·∏K, Og)
-        per_sample = (channels * (plan.phases * (1 + need_x) + need_w * taps) + out_channels) * plan.image_length * gy.itemsize
-        for block in _blocks(batch, per_sample, _SHIFTED_BACKWARD_BLOCK_BYTES):
-            gy_block = gy[block]
-            samples = gy_block.shape[0]
-            span = plan.span(samples)
-            # The upstream gradient on the block's output positions, zero where no output sits.
-            gy_runs = xp.zeros((out_channels, samples * plan.image_length), dtype=gy.dtype)  # (O, n·∏Dq)
-            plan.valid(plan.runs_as_grid(gy_runs, samples))[...] = gy_block.swapaxes(0, 1)
-            g_images = xp.zeros((plan.phases, channels, samples * plan.image_length), dtype=gy.dtype) if need_x else None
-            if need_w:
-                # One product over the block's columns, not one per tap: a per-tap ∂Wₖ has a
-                # tiny (Og × Cg) output over a very long inner dimension, which BLAS runs
-                # 1.4–2.4× slower than this (Og × Cg·∏K) one, even with the columns' copy.
-                cols = plan.columns_of_images(self.x_padded[block], span, groups)  # (G, Cg·∏K, span)
-                gw += xp.matmul(cols, gy_runs[:, :span].reshape(groups, group_out, span).swapaxes(-1, -2))
-            for i, (phase, offset) in enumerate(plan.taps):
-                for g in range(groups if need_x else 0):
-                    rows_in, rows_out = slice(g * group_in, (g + 1) * group_in), slice(g * group_out, (g + 1) * group_out)
-                    gemm(self.w_taps[i, g].T, gy_runs[rows_out, :span],
-                         g_images[phase, rows_in, offset:offset + span], beta=1.0)
-            if need_x:
-                plan.merge_channels_first(g_images, gx[block])
-        if need_w:
-            gw = gw.swapaxes(-1, -2).reshape(out_channels, group_in, *plan.kernel)  # (O, Cg, *K)
-        return gx, gw
 
     def _transposed_plan(self, out_size):
         """At stride 1, the lowering of ``gx = gy ⋆ flip(W)ᵀ``, or None when it does not apply.
@@ -361,7 +294,7 @@ def _shifted_products(group_in, group_out):
     groups wide enough that each tap's product is worth a call: for a depthwise layer every
     tap would be a product of a single row.
     """
-    return GEMM_AVAILABLE and group_in >= _SHIFTED_MIN_CHANNELS and group_out >= _SHIFTED_MIN_CHANNELS
+    return GEMM_AVAILABLE and min(group_in, group_out) >= _SHIFTED_MIN_CHANNELS
 
 
 def _weight_taps(w, groups):
@@ -374,8 +307,8 @@ def _weight_taps(w, groups):
 def _shifted_correlate(x, w_taps, b, plan):
     """``x (N, C, *D)`` correlated with ``w_taps (∏K, G, Og, Cg)`` as a sum of shifted products.
 
-    ``y = Σₖ Wₖ · xₖ``: for every tap ``k``, the block's phase images seen through the tap's
-    window ``xₖ`` (a strided ``(C, span)`` view, no copy) are multiplied by that tap's
+    ``y = Σₖ Wₖ · xₖ``: for every tap ``k``, the block's phase arrays seen through the tap's
+    window ``xₖ`` (a strided ``(C, n·∏P)`` view, no copy) are multiplied by that tap's
     ``(O, C)`` weight and added into the output runs by BLAS itself (β = 1). No columns are
     built: the only copy of the input is its padded, phase-split layout.
     """
@@ -383,18 +316,17 @@ def _shifted_correlate(x, w_taps, b, plan):
     taps, groups, group_out, group_in = w_taps.shape
     out_channels = groups * group_out
     y = xp.empty((batch, out_channels, *plan.out_size), dtype=x.dtype)             # (N, O, *O)
-    per_sample = (channels * plan.phases + out_channels) * plan.image_length * x.itemsize
+    per_sample = (channels * plan.phases + out_channels) * plan.length * x.itemsize
     for block in _blocks(batch, per_sample, _SHIFTED_BLOCK_BYTES):
-        images = plan.split_channels_first(x[block])                               # (∏s, C, n·∏Dq)
         samples = x[block].shape[0]
-        span = plan.span(samples)
-        runs = xp.empty((out_channels, samples * plan.image_length), dtype=x.dtype)  # (O, n·∏Dq)
+        images, span = plan.split(x[block]), samples * plan.length                 # (∏s, C, n·∏P + tail)
+        runs = xp.empty((out_channels, span), dtype=x.dtype)                       # (O, n·∏P)
         for i, (phase, offset) in enumerate(plan.taps):
-            window = images[phase, :, offset:offset + span]                        # (C, span) view
+            window = images[phase, :, offset:offset + span]                        # (C, n·∏P) view
             for g in range(groups):
                 gemm(w_taps[i, g], window[g * group_in:(g + 1) * group_in],
-                     runs[g * group_out:(g + 1) * group_out, :span], beta=float(i > 0))
-        y_block = plan.valid(plan.runs_as_grid(runs, samples)).swapaxes(0, 1)      # (n, O, *O) view
+                     runs[g * group_out:(g + 1) * group_out], beta=float(i > 0))
+        y_block = plan.valid(runs, samples).swapaxes(0, 1)                         # (n, O, *O) view
         if b is None:
             y[block] = y_block
         else:
@@ -402,8 +334,18 @@ def _shifted_correlate(x, w_taps, b, plan):
     return y
 
 
+def _shifted_add(g, w_taps, gy_runs, plan, samples):
+    """``∂xₖ += Wₖᵀ · gy`` for every tap and group, added by BLAS into the tap's window of ``g``."""
+    taps, groups, group_out, group_in = w_taps.shape
+    span = samples * plan.length
+    for i, (phase, offset) in enumerate(plan.taps):
+        for g_index in range(groups):
+            gemm(w_taps[i, g_index].T, gy_runs[g_index],
+                 g[phase, g_index * group_in:(g_index + 1) * group_in, offset:offset + span], beta=1.0)
+
+
 def _per_sample(w_mat):
-    """Whether products with this ``(G, Og, Cg·∏K)`` weight run one sample at a time.
+    """Whether im2col products with this ``(G, Og, Cg·∏K)`` weight run one sample at a time.
 
     A tiny weight (LeNet's first layer: 6 × 25) makes a thin product that BLAS streams from
     memory at a fraction of its speed when it spans the whole block; per sample, each product's
@@ -413,37 +355,36 @@ def _per_sample(w_mat):
     return w_mat.shape[1] * w_mat.shape[2] <= 512
 
 
-def _by_sample(grid_array, samples):
-    """``(G, R, n·L)`` viewed as ``(n, G, R, L)``, each sample's block a strided 2-D matrix BLAS takes as is."""
-    groups, rows, _ = grid_array.shape
-    return grid_array.reshape(groups, rows, samples, -1).transpose(2, 0, 1, 3)   # (n, G, R, L) view
+def _by_sample(runs, samples):
+    """``(G, R, n·∏P)`` viewed as ``(n, G, R, ∏P)``, each sample's block a strided 2-D matrix BLAS takes as is."""
+    groups, rows, _ = runs.shape
+    return runs.reshape(groups, rows, samples, -1).transpose(2, 0, 1, 3)         # (n, G, R, ∏P) view
 
 
 def _correlate(x, w_mat, b, plan, groups):
     """``x (N, C, *D)`` correlated by ``plan`` with ``w_mat (G, Og, Cg·∏K)`` plus ``b``: ``(N, O, *O)``.
 
-    A block of samples at a time: split into phase images, one matrix product per group over
-    the block's columns, the valid outputs copied out (the bias added on the way).
+    im2col, a block of samples at a time: split into phase arrays, the taps' windows copied
+    into columns, one matrix product per group over the block's columns, the valid outputs
+    copied out (the bias added on the way).
     """
     batch, channels = x.shape[:2]
     out_channels = w_mat.shape[0] * w_mat.shape[1]
-    n = len(plan.kernel)
     y = xp.empty((batch, out_channels, *plan.out_size), dtype=x.dtype)             # (N, O, *O)
     per_sample = _per_sample(w_mat)
     for block in _blocks(batch, channels * len(plan.taps) * plan.length * x.itemsize):
-        phases = plan.split(x[block])                                              # (n, C, ∏s, ∏Dq)
-        cols = plan.columns(phases, groups)                                        # (G, Cg·∏K, n·L)
+        samples = x[block].shape[0]
+        cols = plan.columns(plan.split(x[block]), samples, groups)                 # (G, Cg·∏K, n·∏P)
         if per_sample:
-            y_block = xp.matmul(w_mat, _by_sample(cols, phases.shape[0]))          # (n, G, Og, L)
-            y_block = plan.valid(y_block.reshape(-1, out_channels, *plan.grid))    # (n, O, *O) view
+            runs = xp.matmul(w_mat, _by_sample(cols, samples))                     # (n, G, Og, ∏P)
+            runs = runs.reshape(samples, out_channels, -1).swapaxes(0, 1)          # (O, n, ∏P) view
         else:
-            y_block = xp.matmul(w_mat, cols)                                       # (G, Og, n·L)
-            y_block = plan.valid(y_block.reshape(out_channels, -1, *plan.grid))    # (O, n, *O) view
-            y_block = y_block.swapaxes(0, 1)                                       # (n, O, *O) view
+            runs = xp.matmul(w_mat, cols)                                          # (G, Og, n·∏P)
+        y_block = plan.valid(runs.reshape(out_channels, -1), samples).swapaxes(0, 1)  # (n, O, *O) view
         if b is None:
             y[block] = y_block
         else:
-            xp.add(y_block, b.reshape(out_channels, *(1,) * n), out=y[block])      # bias added while copying
+            xp.add(y_block, b.reshape(out_channels, *(1,) * len(plan.kernel)), out=y[block])  # bias added while copying
     return y
 
 
