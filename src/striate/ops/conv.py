@@ -129,24 +129,39 @@ class _Lowering:
         for phase, source, target in self._phase_slices():
             gx[(Ellipsis,) + source] = cells[phase + (slice(None), slice(None)) + target]
 
-    def columns(self, images, batch, groups):
-        """The block's im2col columns: every tap's window of ``images``, ``(G, Cg·∏K, n·∏P)``."""
-        channels, span = images.shape[1], batch * self.length
-        cols = xp.empty((channels, len(self.taps), span), dtype=images.dtype)     # (C, ∏K, n·∏P)
-        for i, (phase, offset) in enumerate(self.taps):
-            cols[:, i] = images[phase, :, offset:offset + span]
-        return cols.reshape(groups, -1, span)
+    def _windows(self, images, phase, offset, batch, run):
+        """Tap ``(phase, offset)``'s window of every sample: ``(C, n, run)``, a view of ``images``."""
+        window = images[phase, :, offset:offset + batch * self.length]             # in bounds: offset ≤ tail
+        return window.reshape(window.shape[0], batch, self.length)[:, :, :run]
 
-    def add_columns(self, g, gcols):
-        """Adjoint of `columns`: add ``gcols (G, Cg·∏K, n·∏P)`` tap by tap into ``g (∏s, C, n·∏P + tail)``."""
-        channels, span = g.shape[1], gcols.shape[-1]
-        gcols = gcols.reshape(channels, len(self.taps), span)                     # (C, ∏K, n·∏P)
+    def columns(self, images, batch, groups, run):
+        """The block's im2col columns, each tap's window of ``images``: ``(G, Cg·∏K, n·run)``.
+
+        ``run`` is how many grid positions of each sample to keep: all ``∏P``, or just the
+        rows up to the last output along the first axis (`im2col_run`), which skips the
+        padding rows and, without padding, the ``(K − 1)·dil`` rows each sample ends with.
+        """
+        channels = images.shape[1]
+        cols = xp.empty((channels, len(self.taps), batch, run), dtype=images.dtype)  # (C, ∏K, n, run)
         for i, (phase, offset) in enumerate(self.taps):
-            g[phase, :, offset:offset + span] += gcols[:, i]
+            cols[:, i] = self._windows(images, phase, offset, batch, run)
+        return cols.reshape(groups, -1, batch * run)
+
+    def add_columns(self, g, gcols, batch):
+        """Adjoint of `columns`: add ``gcols (G, Cg·∏K, n·run)`` tap by tap into ``g (∏s, C, n·∏P + tail)``."""
+        channels = g.shape[1]
+        gcols = gcols.reshape(channels, len(self.taps), batch, -1)                # (C, ∏K, n, run)
+        for i, (phase, offset) in enumerate(self.taps):
+            self._windows(g, phase, offset, batch, gcols.shape[-1])[...] += gcols[:, i]
+
+    @property
+    def im2col_run(self):
+        """Grid positions per sample up to its last output row: ``O₁·∏P₂…``."""
+        return self.out_size[0] * self.length // self.cell[0]
 
     def valid(self, runs, batch):
-        """The true outputs ``(R, n, *O)`` (a view) of ``runs (R, n·∏P)``, one value per grid position."""
-        grid = runs.reshape(runs.shape[0], batch, *self.cell)
+        """The true outputs ``(R, n, *O)`` (a view) of ``runs (R, n·run)``, one value per grid position."""
+        grid = runs.reshape(runs.shape[0], batch, -1, *self.cell[1:])
         return grid[(slice(None), slice(None)) + tuple(slice(0, o) for o in self.out_size)]
 
 
@@ -218,20 +233,22 @@ class ConvND(Function):
         if not (scatter or need_w):
             return gx, gw, gb
         per_sample = need_w and not self.shifted and _per_sample(gw.swapaxes(-1, -2))
+        # Shifted products need each tap's window over the block in one piece: every grid position.
+        run = plan.length if self.shifted else plan.im2col_run
         if self.shifted:
-            per_block = (channels * (plan.phases * scatter + need_w * len(plan.taps)) + out_channels) * plan.length
+            per_block = (channels * (plan.phases * scatter + need_w * len(plan.taps)) + out_channels) * run
             blocks = _blocks(batch, per_block * gy.itemsize, _SHIFTED_BACKWARD_BLOCK_BYTES)
         else:
-            blocks = _blocks(batch, channels * len(plan.taps) * plan.length * gy.itemsize)
+            blocks = _blocks(batch, channels * len(plan.taps) * run * gy.itemsize)
         for block in blocks:
             gy_block = gy[block]
             samples = gy_block.shape[0]
             # The upstream gradient laid out like the products' output: zero off the true outputs.
-            gy_runs = xp.zeros((out_channels, samples * plan.length), dtype=gy.dtype)  # (O, n·∏P)
+            gy_runs = xp.zeros((out_channels, samples * run), dtype=gy.dtype)     # (O, n·run)
             plan.valid(gy_runs, samples)[...] = gy_block.swapaxes(0, 1)
-            gy_runs = gy_runs.reshape(groups, group_out, -1)                       # (G, Og, n·∏P)
+            gy_runs = gy_runs.reshape(groups, group_out, -1)                       # (G, Og, n·run)
             if need_w:
-                cols = plan.columns(plan.split(self.x[block]), samples, groups)    # (G, Cg·∏K, n·∏P)
+                cols = plan.columns(plan.split(self.x[block]), samples, groups, run)  # (G, Cg·∏K, n·run)
                 # gwᵀ = cols · gyᵀ: BLAS runs this orientation (long inner dimension, the small
                 # Og last) 1.5–1.8× faster than gy · colsᵀ on the thin shapes of small layers;
                 # and one product over all taps beats a (tiny) product per tap by 1.4–2.4×.
@@ -245,7 +262,7 @@ class ConvND(Function):
                 if self.shifted:
                     _shifted_add(g, self.w_taps, gy_runs, plan, samples)
                 else:
-                    plan.add_columns(g, xp.matmul(self.w_mat.swapaxes(-1, -2), gy_runs))  # Wᵀ·gy: (G, Cg·∏K, n·∏P)
+                    plan.add_columns(g, xp.matmul(self.w_mat.swapaxes(-1, -2), gy_runs), samples)  # Wᵀ·gy
                 plan.merge(g, gx[block])
         if need_w:
             gw = gw.swapaxes(-1, -2).reshape(out_channels, -1, *plan.kernel)      # (O, Cg, *K)
@@ -356,9 +373,9 @@ def _per_sample(w_mat):
 
 
 def _by_sample(runs, samples):
-    """``(G, R, n·∏P)`` viewed as ``(n, G, R, ∏P)``, each sample's block a strided 2-D matrix BLAS takes as is."""
+    """``(G, R, n·run)`` viewed as ``(n, G, R, run)``, each sample's block a strided 2-D matrix BLAS takes as is."""
     groups, rows, _ = runs.shape
-    return runs.reshape(groups, rows, samples, -1).transpose(2, 0, 1, 3)         # (n, G, R, ∏P) view
+    return runs.reshape(groups, rows, samples, -1).transpose(2, 0, 1, 3)         # (n, G, R, run) view
 
 
 def _correlate(x, w_mat, b, plan, groups):
@@ -371,16 +388,16 @@ def _correlate(x, w_mat, b, plan, groups):
     batch, channels = x.shape[:2]
     out_channels = w_mat.shape[0] * w_mat.shape[1]
     y = xp.empty((batch, out_channels, *plan.out_size), dtype=x.dtype)             # (N, O, *O)
-    per_sample = _per_sample(w_mat)
-    for block in _blocks(batch, channels * len(plan.taps) * plan.length * x.itemsize):
+    per_sample, run = _per_sample(w_mat), plan.im2col_run
+    for block in _blocks(batch, channels * len(plan.taps) * run * x.itemsize):
         samples = x[block].shape[0]
-        cols = plan.columns(plan.split(x[block]), samples, groups)                 # (G, Cg·∏K, n·∏P)
+        cols = plan.columns(plan.split(x[block]), samples, groups, run)            # (G, Cg·∏K, n·run)
         if per_sample:
-            runs = xp.matmul(w_mat, _by_sample(cols, samples))                     # (n, G, Og, ∏P)
-            runs = runs.reshape(samples, out_channels, -1).swapaxes(0, 1)          # (O, n, ∏P) view
+            runs = xp.matmul(w_mat, _by_sample(cols, samples))                     # (n, G, Og, run)
+            runs = runs.reshape(samples, out_channels, -1).swapaxes(0, 1)          # (O, n, run) view
         else:
-            runs = xp.matmul(w_mat, cols)                                          # (G, Og, n·∏P)
-        y_block = plan.valid(runs.reshape(out_channels, -1), samples).swapaxes(0, 1)  # (n, O, *O) view
+            runs = xp.matmul(w_mat, cols).reshape(out_channels, -1)                # (O, n·run)
+        y_block = plan.valid(runs, samples).swapaxes(0, 1)                         # (n, O, *O) view
         if b is None:
             y[block] = y_block
         else:
