@@ -58,11 +58,12 @@ def targets(results):
                       f"lowest {min(ratios):.2f}× ({worst['name']})", min(ratios) >= 0.5))
         large = [r for r in conv["rows"] if r["forward_gflop"] >= 1.0]
         if large:
-            best = max(r["forward"]["striate_fraction_of_peak"] for r in large)
-            lines.append(("large conv forward ≥ 70% of the matmul peak "
+            # Every large shape must reach it, not just the best one.
+            lowest = min(r["forward"]["striate_fraction_of_peak"] for r in large)
+            lines.append(("every large conv forward ≥ 70% of the matmul peak "
                           f"({conv['matmul_peak_gflops']:.0f} GFLOP/s)",
                           ", ".join(f"{r['name']} {r['forward']['striate_fraction_of_peak']:.0%}" for r in large),
-                          best >= 0.7))
+                          lowest >= 0.7))
     lenet = results.get("lenet")
     if lenet:
         for r in lenet["rows"]:

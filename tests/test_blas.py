@@ -13,11 +13,31 @@ import pytest
 
 from striate import _blas
 
-pytestmark = pytest.mark.skipif(
+needs_gemm = pytest.mark.skipif(
     not _blas.GEMM_AVAILABLE,
     reason="NumPy's BLAS is not reachable here (not NumPy's Linux wheel, or STRIATE_NUMPY_ONLY=1)")
 
 
+def _numpy_ships_scipy_openblas():
+    try:
+        blas = numpy.__config__.CONFIG["Build Dependencies"]["blas"]
+    except (AttributeError, KeyError, TypeError):
+        return False
+    return sys.platform.startswith("linux") and blas.get("name") == "scipy-openblas"
+
+
+@pytest.mark.skipif(not _numpy_ships_scipy_openblas(), reason="NumPy here is not the Linux wheel with scipy-openblas")
+@pytest.mark.parametrize("first", ["", "import scipy.linalg; "], ids=["alone", "after SciPy's own OpenBLAS"])
+def test_numpys_blas_is_found_wherever_numpy_ships_it(first):
+    # A silent fall back to the slower path would pass every other test, so check it is found,
+    # also when another OpenBLAS (SciPy's, 32-bit integers) is mapped into the process first.
+    code = first + "import striate._blas as b; print(b.GEMM_AVAILABLE)"
+    env = {k: v for k, v in os.environ.items() if k != "STRIATE_NUMPY_ONLY"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert out.stdout.strip() == "True"
+
+
+@needs_gemm
 @pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
 @pytest.mark.parametrize("beta", [0.0, 1.0, 0.5])
 @pytest.mark.parametrize("layout", ["row-major", "windows", "transposed windows"])
@@ -38,6 +58,7 @@ def test_gemm_matches_numpy(dtype, beta, layout, rng):
     numpy.testing.assert_allclose(out, expected, rtol=tol, atol=tol)   # and nothing outside the window moved
 
 
+@needs_gemm
 @pytest.mark.parametrize("shape", [(1, 6, 4), (5, 6, 1), (5, 1, 4), (1, 1, 1)], ids=lambda s: "x".join(map(str, s)))
 def test_gemm_with_axes_of_length_one(shape, rng):
     m, k, n = shape
@@ -48,12 +69,14 @@ def test_gemm_with_axes_of_length_one(shape, rng):
     numpy.testing.assert_allclose(out, a @ b, rtol=1e-12)
 
 
+@needs_gemm
 def test_gemm_with_an_empty_inner_dimension_scales_by_beta():
     out = numpy.full((2, 3), 4.0)
     _blas.gemm(numpy.zeros((2, 0)), numpy.zeros((0, 3)), out, 0.5)
     numpy.testing.assert_array_equal(out, numpy.full((2, 3), 2.0))
 
 
+@needs_gemm
 @pytest.mark.parametrize("bad, message", [
     (lambda big: (big[:5:2, :8:2], big[:4, :3], numpy.zeros((3, 3))), "is not a matrix BLAS reads in place"),
     (lambda big: (numpy.lib.stride_tricks.as_strided(big, (5, 8), (8, 8)), big[:8, :3], numpy.zeros((5, 3))),

@@ -26,14 +26,20 @@ _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 
 
 def _loaded_openblas():
-    """The path of the OpenBLAS this process has mapped (NumPy's), or None."""
+    """The path of NumPy's own OpenBLAS as this process has mapped it, or None.
+
+    Other libraries may map their own OpenBLAS too (SciPy ships one with 32-bit integers), so
+    only a library inside NumPy's installation (``numpy.libs`` beside the package) counts.
+    """
     try:
         with open("/proc/self/maps") as maps:
             fields = (line.split(None, 5) for line in maps)
             paths = {f[5].strip() for f in fields if len(f) == 6}
     except OSError:
         return None
-    found = sorted(p for p in paths if "openblas" in os.path.basename(p).lower() and ".so" in p)
+    home = os.path.dirname(os.path.realpath(numpy.__file__))                # …/site-packages/numpy
+    found = sorted(p for p in paths if "openblas" in os.path.basename(p).lower() and ".so" in p
+                   and os.path.realpath(p).startswith(home))                # numpy/ or numpy.libs/
     return found[0] if len(found) == 1 else None
 
 
