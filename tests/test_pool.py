@@ -147,6 +147,23 @@ def test_adaptive_pool_matches_torch(family, n, index):
         numpy.testing.assert_array_equal(indices.data, expected.numpy())
 
 
+@pytest.mark.parametrize("n", RANKS)
+@pytest.mark.parametrize("family", ["max_pool", "min_pool"])
+@pytest.mark.parametrize("index", range(SAMPLES))
+def test_max_min_pool_without_gradient_match_torch(family, n, index):
+    """Inference (no gradient wanted, no indices) takes a running extreme instead of the scan."""
+    shape, kwargs = MAX_MIN_SAMPLES[n][index]
+    x = numpy.random.default_rng(100 + index).standard_normal(shape).astype(numpy.float32)
+    x.flat[::7] = [numpy.nan, -numpy.inf, numpy.inf][index % 3]
+    expected = torch_op(family, n)(to_torch(x), **kwargs).numpy()
+    plain = striate_op(family, n)(st.tensor(x), **kwargs)
+    with st.no_grad():
+        under_no_grad = striate_op(family, n)(st.tensor(x, requires_grad=True), **kwargs)
+    for out in (plain, under_no_grad):
+        assert not out.requires_grad and out.dtype == numpy.float32
+        numpy.testing.assert_array_equal(out.data, expected)
+
+
 @pytest.mark.parametrize("family", ["max_pool", "min_pool", "adaptive_max_pool"])
 def test_ties_pick_the_first_extreme_as_torch(family):
     """Many equal values: the first extreme in scan order wins, and only it gets the gradient."""

@@ -18,6 +18,7 @@ from typing import NamedTuple
 
 from striate._backend import xp
 from striate.autograd.function import Function
+from striate.autograd.grad_mode import is_grad_enabled
 from striate.autograd.tensor import Tensor
 from striate.kernels.sizes import check_non_negative, check_positive, ntuple, pool_output_size, window_span
 from striate.kernels.windows import crop_spatial, fold, pad_spatial, sliding_windows
@@ -198,6 +199,22 @@ def _choose_in_windows(x, windows, largest):
     best, chosen = _scan(lambda t: view[(Ellipsis,) + taps[t]], len(taps), first, view.shape[:-n], x.dtype,
                          largest)
     return best, _plane_indices(_tap_index_table(tables, windows.size), chosen)
+
+
+def _extremes_in_windows(x, windows, largest):
+    """Only the max (or min) ``(N, C, *O)`` of every window: a running extreme over the taps.
+
+    ``maximum``/``minimum`` propagate NaN, so a window holding one gives NaN, as in
+    `_choose_in_windows`; padding reads as ∓inf and every window holds a real element.
+    """
+    extreme = xp.maximum if largest else xp.minimum
+    padded = pad_spatial(x, windows.padding, windows.pad_hi(), -xp.inf if largest else xp.inf)
+    view = sliding_windows(padded, windows.kernel, windows.stride, windows.dilation)  # (N, C, *O, *K)
+    taps = itertools.product(*(range(k) for k in windows.kernel))
+    best = xp.array(view[(Ellipsis,) + next(taps)])
+    for tap in taps:
+        extreme(best, view[(Ellipsis,) + tap], out=best)
+    return best
 
 
 def _choose_in_bins(x, out, largest):
@@ -397,6 +414,10 @@ def _extreme_pool(op, n, largest, input, kernel_size, stride, padding, dilation,
         indices = _tap_indices(_winning_tap(x.data, values, windows.kernel), windows) if return_indices else None
         out = _Chosen.apply(x, indices=indices, values=values, tiles=windows.kernel)
         return _finish(out, indices, added_batch, return_indices)
+    if not return_indices and not (is_grad_enabled() and x.requires_grad):
+        # Nothing will ask where the extremes were (inference): one pass per tap, no indices.
+        out = _Chosen.apply(x, values=_extremes_in_windows(x.data, windows, largest))
+        return _finish(out, None, added_batch, False)
     values, indices = _choose_in_windows(x.data, windows, largest)
     return _finish(_Chosen.apply(x, indices=indices, values=values), indices, added_batch, return_indices)
 
