@@ -1,7 +1,8 @@
 """The speed paths of convolution and the allocator setting, each forced on and off.
 
 `ConvND` chooses per call between equivalent lowerings: shifted products through BLAS's
-accumulating product (`_shifted_products`, where `striate._blas` finds it) or im2col columns
+accumulating product (`_shifted_fold`, where `striate._blas` finds it; with 0 to n axes' taps
+folded into the products) or im2col columns
 in pure NumPy; within im2col, one product per block or one per sample (`_per_sample`, tiny
 weights), and for the input gradient at stride 1 the transposed convolution
 (`_transposed_plan`) or the scatter of column gradients. The usual tests see whichever a shape
@@ -42,10 +43,11 @@ needs_gemm = pytest.mark.skipif(not _blas.GEMM_AVAILABLE,
 
 @pytest.fixture(autouse=True)
 def lowering(request, monkeypatch):
-    """im2col unless a test asks for the shifted products with ``@pytest.mark.shifted``."""
-    shifted = request.node.get_closest_marker("shifted") is not None
-    monkeypatch.setattr(conv_module, "_shifted_products", lambda group_in, group_out: shifted)
-    return "shifted" if shifted else "im2col"
+    """im2col unless a test asks for shifted products with ``@pytest.mark.shifted(fold=f)``."""
+    marker = request.node.get_closest_marker("shifted")
+    fold = None if marker is None else marker.kwargs.get("fold", 0)
+    monkeypatch.setattr(conv_module, "_shifted_fold", lambda group_in, group_out, groups: fold)
+    return fold
 
 
 @pytest.fixture(params=["single product", "per sample"])
@@ -133,11 +135,15 @@ def test_float32_lowerings_agree_to_rounding(monkeypatch):
         numpy.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-4)
 
 
+FOLDED_CASES = [pytest.param(case, fold, marks=pytest.mark.shifted(fold=fold),
+                             id=f"{case[0]}d-k{case[4]}-s{case[5]}-p{case[6]}-d{case[7]}-g{case[8]}-fold{fold}")
+                for case in CASES for fold in range(case[0] + 1)]
+
+
 @needs_gemm
-@pytest.mark.shifted
-@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c[0]}d-k{c[4]}-s{c[5]}-p{c[6]}-d{c[7]}-g{c[8]}")
+@pytest.mark.parametrize("case, fold", FOLDED_CASES)
 @pytest.mark.parametrize("block_bytes", [1, 2**30], ids=["one sample a block", "one block"])
-def test_shifted_products_match_pytorch(case, block_bytes, monkeypatch):
+def test_shifted_products_match_pytorch(case, fold, block_bytes, monkeypatch):
     monkeypatch.setattr(conv_module, "_SHIFTED_BLOCK_BYTES", block_bytes)
     monkeypatch.setattr(conv_module, "_SHIFTED_BACKWARD_BLOCK_BYTES", block_bytes)
     n, size, channels, out_channels, kernel, stride, padding, dilation, groups = case
@@ -148,12 +154,12 @@ def test_shifted_products_match_pytorch(case, block_bytes, monkeypatch):
     y = compare(lambda x, w, b: conv_nd(x, w, b, stride, padding, dilation, groups),
                 lambda x, w, b: TORCH[n](x, w, b, stride, padding, dilation, groups),
                 [x, w, b], grad=(0, 1, 2), rtol=1e-10, atol=1e-10)
-    assert y.grad_fn.shifted
+    assert y.grad_fn.shifted and y.grad_fn.fold == fold
 
 
 @needs_gemm
-@pytest.mark.shifted
-def test_shifted_products_gradcheck():
+@pytest.mark.parametrize("fold", [pytest.param(f, marks=pytest.mark.shifted(fold=f)) for f in (0, 1, 2)])
+def test_shifted_products_gradcheck(fold):
     rng = numpy.random.default_rng(4)
     x = st.tensor(rng.standard_normal((2, 4, 6, 5)), requires_grad=True)
     w = st.tensor(rng.standard_normal((6, 2, 3, 2)), requires_grad=True)
@@ -163,9 +169,9 @@ def test_shifted_products_gradcheck():
 
 
 @needs_gemm
-@pytest.mark.shifted
+@pytest.mark.parametrize("fold", [pytest.param(f, marks=pytest.mark.shifted(fold=f)) for f in (0, 1)])
 @pytest.mark.parametrize("wanted", [(0,), (1,)], ids=["input gradient only", "weight gradient only"])
-def test_shifted_products_compute_only_the_gradient_asked_for(wanted):
+def test_shifted_products_compute_only_the_gradient_asked_for(wanted, fold):
     rng = numpy.random.default_rng(6)
     x, w = rng.standard_normal((3, 4, 7, 6)), rng.standard_normal((6, 2, 3, 3))
     compare(lambda x, w: conv_nd(x, w, padding=1, groups=2), lambda x, w: TF.conv2d(x, w, padding=1, groups=2),
@@ -179,22 +185,29 @@ def test_shifted_products_in_float32_agree_with_im2col(monkeypatch):
     x = rng.standard_normal((5, 16, 12, 11)).astype(numpy.float32)
     w = rng.standard_normal((16, 16, 3, 3)).astype(numpy.float32)
     results = []
-    for shifted in (True, False):
-        monkeypatch.setattr(conv_module, "_shifted_products", lambda i, o, flag=shifted: flag)
+    for fold in (0, 1, 2, None):
+        monkeypatch.setattr(conv_module, "_shifted_fold", lambda i, o, g, fold=fold: fold)
         xs, ws = st.tensor(x, requires_grad=True), st.tensor(w, requires_grad=True)
         y = conv_nd(xs, ws, stride=(1, 2), padding=1)
-        assert y.grad_fn.shifted == shifted
+        assert y.grad_fn.shifted == (fold is not None)
         (y * y).sum().backward()
         results.append((y.data, xs.grad.data, ws.grad.data))
-    for a, b in zip(*results):
-        assert a.dtype == numpy.float32
-        numpy.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-3)
+    for result in results[:-1]:
+        for a, b in zip(result, results[-1]):
+            assert a.dtype == numpy.float32
+            numpy.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-3)
 
 
-def test_shifted_products_are_chosen_for_wide_groups_only(monkeypatch):
+def test_which_lowering_each_layer_gets(monkeypatch):
     monkeypatch.undo()                                            # the real choice, not the fixture's
-    wide, narrow = conv_module._shifted_products(16, 16), conv_module._shifted_products(1, 6)
-    assert wide == _blas.GEMM_AVAILABLE and not narrow
+    choose = conv_module._shifted_fold
+    if not _blas.GEMM_AVAILABLE:
+        assert {choose(16, 16, 1), choose(1, 6, 1), choose(1, 1, 32)} == {None}
+        return
+    assert choose(16, 16, 1) == 0 and choose(64, 64, 2) == 0       # wide groups: plain shifted products
+    assert choose(6, 16, 1) == 1 and choose(4, 2, 1) == 1          # 4–15 channels: the last axis folded
+    assert choose(1, 6, 1) is None and choose(3, 64, 1) is None     # images and signals: im2col
+    assert choose(1, 1, 32) is None and choose(8, 8, 4) is None     # narrow groups: im2col
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the allocator setting is for glibc")

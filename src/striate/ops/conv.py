@@ -6,14 +6,16 @@ with the samples end to end, each phase one flat array (see `_Lowering`). In tha
 every kernel tap reads, for every output position of the whole block at once, ONE contiguous
 window, so a tap is a strided view and needs no copy.
 
-Two lowerings use it, chosen per layer (`_shifted_products`):
+Two lowerings use it, chosen per layer (`_shifted_fold`):
 
 - **shifted products** ``y = Σₖ Wₖ · xₖ``, one matrix product per tap added in place by BLAS
   itself (``C += A·B``, reached through `striate._blas`): no columns at all. Used for groups of
-  at least 16 channels in and out, wherever NumPy's BLAS is reachable.
+  at least 16 channels in and out, wherever NumPy's BLAS is reachable. For 4–15 channels the
+  taps of the last axis are first *folded* into the rows (a copy per such tap), so each
+  product is ``K_last`` times wider and there are ``K_last`` times fewer.
 - **im2col**: the taps' windows copied into columns and multiplied in one product per group
-  (one per sample when the weight is tiny). Pure NumPy; used for few channels (LeNet, stems,
-  depthwise), and everywhere when BLAS is not reachable.
+  (one per sample when the weight is tiny). Pure NumPy; used for 1–3 input channels (images,
+  signals), depthwise and narrow groups, and everywhere when BLAS is not reachable.
 
 Backward reuses the layout. The weight gradient is ``(cols · gyᵀ)ᵀ`` in both. The input
 gradient is, with shifted products, ``Wₖᵀ · gy`` accumulated by BLAS into each tap's window;
@@ -46,6 +48,11 @@ _SHIFTED_BACKWARD_BLOCK_BYTES = 8 * 2**20
 # im2col's one product per group is faster (measured: LeNet's 6→16 even, 1→6 and a 3-channel
 # stem 2× slower as shifted products, 8-channel groups 1.15× slower).
 _SHIFTED_MIN_CHANNELS = 16
+# From this many input channels (and up to 15), an ungrouped layer folds its last axis's taps
+# into the shifted products (LeNet's 6→16 forward+backward 3.9 → 3.1 ms); below it the
+# products are too thin again (1→6: weight gradient 1.73 → 2.25 ms, a 3-channel 7×7 stem 62 →
+# 70 ms forward+backward), so im2col stays.
+_FOLDED_MIN_CHANNELS = 4
 
 
 class _Lowering:
@@ -154,6 +161,46 @@ class _Lowering:
         for i, (phase, offset) in enumerate(self.taps):
             self._windows(g, phase, offset, batch, gcols.shape[-1])[...] += gcols[:, i]
 
+    def folding(self, fold):
+        """The taps split for shifted products that fold the last ``fold`` axes' taps into rows.
+
+        Taps run row-major over the axes, so tap ``i·J + j`` is outer tap ``i`` (a shift: the
+        tap over the other axes) combined with inner tap ``j`` (one of the ``J`` taps over the
+        last ``fold`` axes); phases and offsets add up axis by axis. Returns the outer taps
+        ``taps[::J]`` and the inner taps ``taps[:J]``, each as ``(phase, offset)``.
+        """
+        inner = math.prod(self.kernel[len(self.kernel) - fold:])
+        return self.taps[::inner], self.taps[:inner]
+
+    def fold(self, images, batch, fold):
+        """``images`` with every inner tap's window stacked as rows: ``{outer phase: (C·J, n·∏P + reach)}``.
+
+        Row ``c·J + j`` holds channel ``c`` shifted by inner tap ``j``, so an outer tap's window
+        of it multiplies ``(C·J)``-wide weights. With nothing folded (``J = 1``) the values are
+        views of ``images``, and accumulating into them accumulates into ``images``.
+        """
+        outer, inner = self.folding(fold)
+        width = batch * self.length + max(offset for _, offset in outer)         # in bounds: within the tail
+        channels, folded = images.shape[1], {}
+        for phase in sorted({phase for phase, _ in outer}):
+            if len(inner) == 1:
+                folded[phase] = images[phase, :, :width]
+                continue
+            rows = xp.empty((channels, len(inner), width), dtype=images.dtype)      # (C, J, width)
+            for j, (inner_phase, offset) in enumerate(inner):
+                rows[:, j] = images[phase + inner_phase, :, offset:offset + width]
+            folded[phase] = rows.reshape(channels * len(inner), width)
+        return folded
+
+    def unfold(self, g_folded, g, fold):
+        """Adjoint of `fold` (for ``J > 1``): add every inner tap's rows back into ``g (∏s, C, n·∏P + tail)``."""
+        _, inner = self.folding(fold)
+        channels = g.shape[1]
+        for phase, rows in g_folded.items():
+            rows = rows.reshape(channels, len(inner), -1)                           # (C, J, width)
+            for j, (inner_phase, offset) in enumerate(inner):
+                g[phase + inner_phase, :, offset:offset + rows.shape[-1]] += rows[:, j]
+
     @property
     def im2col_run(self):
         """Grid positions per sample up to its last output row: ``O₁·∏P₂…``."""
@@ -198,11 +245,12 @@ class ConvND(Function):
         channels, (out_channels, _, *kernel) = x.shape[1], w.shape
         plan = _lowering(x.shape[2:], kernel, stride, dilation, pad_lo, pad_hi)
         need_x, need_w, _ = self.needs_input_grad
-        self.shifted = _shifted_products(channels // groups, out_channels // groups)
+        self.fold = _shifted_fold(channels // groups, out_channels // groups, groups)
+        self.shifted = self.fold is not None
         if self.shifted:
-            w_taps = _weight_taps(w, groups)                                       # (∏K, G, Og, Cg)
-            y = _shifted_correlate(x, w_taps, b, plan)
-            self.w_taps = w_taps if need_x else None
+            w_folds = _weight_folds(w, groups, plan.folding(self.fold)[1])         # (outer taps, G, Og, Cg·J)
+            y = _shifted_correlate(x, w_folds, b, plan, self.fold)
+            self.w_folds = w_folds if need_x else None
         else:
             w_mat = w.reshape(groups, out_channels // groups, -1)                  # (G, Og, Cg·∏K)
             y = _correlate(x, w_mat, b, plan, groups)
@@ -236,7 +284,9 @@ class ConvND(Function):
         # Shifted products need each tap's window over the block in one piece: every grid position.
         run = plan.length if self.shifted else plan.im2col_run
         if self.shifted:
-            per_block = (channels * (plan.phases * scatter + need_w * len(plan.taps)) + out_channels) * run
+            folded = len(plan.folding(self.fold)[1]) * plan.phases if self.fold else 0   # gradient rows per channel
+            per_block = (channels * (plan.phases + folded) * scatter + channels * need_w * len(plan.taps)
+                         + out_channels) * run
             blocks = _blocks(batch, per_block * gy.itemsize, _SHIFTED_BACKWARD_BLOCK_BYTES)
         else:
             blocks = _blocks(batch, channels * len(plan.taps) * run * gy.itemsize)
@@ -260,7 +310,7 @@ class ConvND(Function):
             if scatter:
                 g = xp.zeros((plan.phases, channels, samples * plan.length + plan.tail), dtype=gy.dtype)
                 if self.shifted:
-                    _shifted_add(g, self.w_taps, gy_runs, plan, samples)
+                    _shifted_add(g, self.w_folds, gy_runs, plan, samples, self.fold)
                 else:
                     plan.add_columns(g, xp.matmul(self.w_mat.swapaxes(-1, -2), gy_runs), samples)  # Wᵀ·gy
                 plan.merge(g, gx[block])
@@ -304,44 +354,55 @@ class ConvND(Function):
         return xp.ascontiguousarray(w.swapaxes(1, 2)).reshape(groups, group_in, -1)     # (G, Cg, Og·∏K)
 
 
-def _shifted_products(group_in, group_out):
-    """Whether a convolution with these channels per group runs as shifted products.
+def _shifted_fold(group_in, group_out, groups):
+    """How a convolution with these channels per group runs: shifted products folding how many axes, or im2col.
 
-    Only where BLAS's accumulating product is reachable (`striate._blas`), and only for
-    groups wide enough that each tap's product is worth a call: for a depthwise layer every
-    tap would be a product of a single row.
+    Returns the number of trailing axes whose taps are folded into the products' inner
+    dimension (`_Lowering.fold`), or None for im2col. Only where BLAS's accumulating product
+    is reachable (`striate._blas`). Groups of 16 channels or more in and out fold nothing: a
+    tap's product is wide enough. 4 to 15 input channels fold the last axis's taps (LeNet's
+    6 → 16 then multiplies 30-wide rows, not 6-wide). Fewer input channels (images, signals:
+    1 or 3) and grouped layers with few channels (depthwise) stay with im2col, whose
+    per-sample products and columns suit them better.
     """
-    return GEMM_AVAILABLE and min(group_in, group_out) >= _SHIFTED_MIN_CHANNELS
+    if not GEMM_AVAILABLE:
+        return None
+    if min(group_in, group_out) >= _SHIFTED_MIN_CHANNELS:
+        return 0
+    return 1 if groups == 1 and group_in >= _FOLDED_MIN_CHANNELS else None
 
 
-def _weight_taps(w, groups):
-    """``w (O, Cg, *K)`` as one ``(Og, Cg)`` matrix per tap and group: ``(∏K, G, Og, Cg)``."""
+def _weight_folds(w, groups, inner):
+    """``w (O, Cg, *K)`` as one ``(Og, Cg·J)`` matrix per outer tap and group: ``(∏K / J, G, Og, Cg·J)``."""
     out_channels, group_in = w.shape[:2]
-    w = w.reshape(groups, out_channels // groups, group_in, -1)                    # (G, Og, Cg, ∏K)
-    return xp.ascontiguousarray(w.transpose(3, 0, 1, 2))
+    w = w.reshape(groups, out_channels // groups, group_in, -1, len(inner))       # (G, Og, Cg, outer, J)
+    return xp.ascontiguousarray(w.transpose(3, 0, 1, 2, 4)).reshape(w.shape[3], groups, out_channels // groups, -1)
 
 
-def _shifted_correlate(x, w_taps, b, plan):
-    """``x (N, C, *D)`` correlated with ``w_taps (∏K, G, Og, Cg)`` as a sum of shifted products.
+def _shifted_correlate(x, w_folds, b, plan, fold):
+    """``x (N, C, *D)`` correlated with ``w_folds (outer taps, G, Og, Cg·J)`` as a sum of shifted products.
 
-    ``y = Σₖ Wₖ · xₖ``: for every tap ``k``, the block's phase arrays seen through the tap's
-    window ``xₖ`` (a strided ``(C, n·∏P)`` view, no copy) are multiplied by that tap's
-    ``(O, C)`` weight and added into the output runs by BLAS itself (β = 1). No columns are
-    built: the only copy of the input is its padded, phase-split layout.
+    ``y = Σᵢ Wᵢ · xᵢ``: for every outer tap ``i``, the block's (folded) phase arrays seen
+    through the tap's window ``xᵢ`` (a strided ``(C·J, n·∏P)`` view, no copy) are multiplied
+    by that tap's ``(O, C·J)`` weight and added into the output runs by BLAS itself (β = 1).
+    Unfolded (``J = 1``), no columns are built at all: the only copy of the input is its
+    padded, phase-split layout.
     """
     batch, channels = x.shape[:2]
-    taps, groups, group_out, group_in = w_taps.shape
+    outer_taps, groups, group_out, group_rows = w_folds.shape
     out_channels = groups * group_out
+    outer, inner = plan.folding(fold)
     y = xp.empty((batch, out_channels, *plan.out_size), dtype=x.dtype)             # (N, O, *O)
-    per_sample = (channels * plan.phases + out_channels) * plan.length * x.itemsize
+    folded_rows = channels * len(inner) * len({phase for phase, _ in outer}) if len(inner) > 1 else 0
+    per_sample = (channels * plan.phases + folded_rows + out_channels) * plan.length * x.itemsize
     for block in _blocks(batch, per_sample, _SHIFTED_BLOCK_BYTES):
         samples = x[block].shape[0]
-        images, span = plan.split(x[block]), samples * plan.length                 # (∏s, C, n·∏P + tail)
+        folded, span = plan.fold(plan.split(x[block]), samples, fold), samples * plan.length
         runs = xp.empty((out_channels, span), dtype=x.dtype)                       # (O, n·∏P)
-        for i, (phase, offset) in enumerate(plan.taps):
-            window = images[phase, :, offset:offset + span]                        # (C, n·∏P) view
+        for i, (phase, offset) in enumerate(outer):
+            window = folded[phase][:, offset:offset + span]                        # (C·J, n·∏P) view
             for g in range(groups):
-                gemm(w_taps[i, g], window[g * group_in:(g + 1) * group_in],
+                gemm(w_folds[i, g], window[g * group_rows:(g + 1) * group_rows],
                      runs[g * group_out:(g + 1) * group_out], beta=float(i > 0))
         y_block = plan.valid(runs, samples).swapaxes(0, 1)                         # (n, O, *O) view
         if b is None:
@@ -351,14 +412,26 @@ def _shifted_correlate(x, w_taps, b, plan):
     return y
 
 
-def _shifted_add(g, w_taps, gy_runs, plan, samples):
-    """``∂xₖ += Wₖᵀ · gy`` for every tap and group, added by BLAS into the tap's window of ``g``."""
-    taps, groups, group_out, group_in = w_taps.shape
+def _shifted_add(g, w_folds, gy_runs, plan, samples, fold):
+    """``∂xᵢ += Wᵢᵀ · gy`` for every outer tap and group, added by BLAS into the tap's window of ``g``.
+
+    Unfolded, the windows are views of ``g`` itself; folded, they are windows of the folded
+    rows' gradient, which `_Lowering.unfold` then adds back into ``g``.
+    """
+    outer_taps, groups, group_out, group_rows = w_folds.shape
+    outer, inner = plan.folding(fold)
     span = samples * plan.length
-    for i, (phase, offset) in enumerate(plan.taps):
+    if len(inner) == 1:
+        g_folded = plan.fold(g, samples, fold)
+    else:
+        width = span + max(offset for _, offset in outer)
+        g_folded = {phase: xp.zeros((groups * group_rows, width), dtype=g.dtype) for phase in {p for p, _ in outer}}
+    for i, (phase, offset) in enumerate(outer):
         for g_index in range(groups):
-            gemm(w_taps[i, g_index].T, gy_runs[g_index],
-                 g[phase, g_index * group_in:(g_index + 1) * group_in, offset:offset + span], beta=1.0)
+            gemm(w_folds[i, g_index].T, gy_runs[g_index],
+                 g_folded[phase][g_index * group_rows:(g_index + 1) * group_rows, offset:offset + span], beta=1.0)
+    if len(inner) > 1:
+        plan.unfold(g_folded, g, fold)
 
 
 def _per_sample(w_mat):
