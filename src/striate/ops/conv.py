@@ -44,9 +44,9 @@ _BLOCK_BYTES = 2 * 2**20
 # columns), and the weight gradient's columns in backward. Measured best of 1–32 MB.
 _SHIFTED_BLOCK_BYTES = 4 * 2**20
 _SHIFTED_BACKWARD_BLOCK_BYTES = 8 * 2**20
-# Below this many channels per group (in or out), a tap's product is too thin for BLAS and
-# im2col's one product per group is faster (measured: LeNet's 6→16 even, 1→6 and a 3-channel
-# stem 2× slower as shifted products, 8-channel groups 1.15× slower).
+# Below this many channels per group (in or out), one tap's product is too thin for BLAS
+# (measured unfolded against im2col: LeNet's 6→16 no faster, 1→6 and a 3-channel stem 2×
+# slower, 8-channel groups 1.15× slower).
 _SHIFTED_MIN_CHANNELS = 16
 # From this many input channels (and up to 15), an ungrouped layer folds its last axis's taps
 # into the shifted products (LeNet's 6→16 forward+backward 3.9 → 3.1 ms); below it the
