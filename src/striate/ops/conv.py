@@ -284,9 +284,11 @@ class ConvND(Function):
         # Shifted products need each tap's window over the block in one piece: every grid position.
         run = plan.length if self.shifted else plan.im2col_run
         if self.shifted:
-            folded = len(plan.folding(self.fold)[1]) * plan.phases if self.fold else 0   # gradient rows per channel
-            per_block = (channels * (plan.phases + folded) * scatter + channels * need_w * len(plan.taps)
-                         + out_channels) * run
+            # Per sample: the phase arrays and (folded) gradient rows for ∂x; the phase arrays
+            # and the columns (unfolded) or the folded rows for ∂W; the upstream gradient.
+            folded = len(plan.folding(self.fold)[1]) * plan.phases if self.fold else 0
+            per_block = (channels * (plan.phases + folded) * scatter
+                         + channels * (plan.phases + (folded or len(plan.taps))) * need_w + out_channels) * run
             blocks = _blocks(batch, per_block * gy.itemsize, _SHIFTED_BACKWARD_BLOCK_BYTES)
         else:
             blocks = _blocks(batch, channels * len(plan.taps) * run * gy.itemsize)
@@ -297,7 +299,9 @@ class ConvND(Function):
             gy_runs = xp.zeros((out_channels, samples * run), dtype=gy.dtype)     # (O, n·run)
             plan.valid(gy_runs, samples)[...] = gy_block.swapaxes(0, 1)
             gy_runs = gy_runs.reshape(groups, group_out, -1)                       # (G, Og, n·run)
-            if need_w:
+            if need_w and self.fold:
+                _folded_weight_gradient(gw, self.x[block], gy_runs, plan, samples, self.fold)
+            elif need_w:
                 cols = plan.columns(plan.split(self.x[block]), samples, groups, run)  # (G, Cg·∏K, n·run)
                 # gwᵀ = cols · gyᵀ: BLAS runs this orientation (long inner dimension, the small
                 # Og last) 1.5–1.8× faster than gy · colsᵀ on the thin shapes of small layers;
@@ -410,6 +414,25 @@ def _shifted_correlate(x, w_folds, b, plan, fold):
         else:
             xp.add(y_block, b.reshape(out_channels, *(1,) * len(plan.kernel)), out=y[block])
     return y
+
+
+def _folded_weight_gradient(gw, x, gy_runs, plan, samples, fold):
+    """``∂Wᵢ += xᵢ · gyᵀ`` per outer tap from the folded rows, added into ``gw (G, Cg·∏K, Og)``.
+
+    Folded, each product's output is ``(Cg·J × Og)``, wide enough for BLAS, and no columns
+    are built: the block keeps only its folded rows, which keeps a small network's step
+    within the memory of the im2col path.
+    """
+    outer, inner = plan.folding(fold)
+    groups, _, group_out = gw.shape
+    rows = x.shape[1] // groups * len(inner)                                       # Cg·J
+    folded, span = plan.fold(plan.split(x), samples, fold), samples * plan.length
+    by_tap = gw.reshape(groups, rows // len(inner), len(outer), len(inner), group_out)  # (G, Cg, outer, J, Og) view
+    part = xp.empty((rows, group_out), dtype=gw.dtype)
+    for i, (phase, offset) in enumerate(outer):
+        for g in range(groups):
+            gemm(folded[phase][g * rows:(g + 1) * rows, offset:offset + span], gy_runs[g].T, part, beta=0.0)
+            by_tap[g, :, i] += part.reshape(rows // len(inner), len(inner), group_out)
 
 
 def _shifted_add(g, w_folds, gy_runs, plan, samples, fold):
