@@ -257,7 +257,7 @@ class ConvND(Function):
         # The input itself, not its phase arrays: backward splits it again block by block, so
         # a layer keeps no activation-sized copy between forward and backward.
         self.x = x if need_w else None
-        self.w_mat = w.reshape(groups, out_channels // groups, -1) if need_x else None
+        self.w_mat = w.reshape(groups, out_channels // groups, -1) if need_x and not self.shifted else None
         self.plan, self.groups, self.channels = plan, groups, channels
         self.dilation, self.pad_lo, self.pad_hi = dilation, pad_lo, pad_hi
         return y
@@ -408,11 +408,7 @@ def _shifted_correlate(x, w_folds, b, plan, fold):
             for g in range(groups):
                 gemm(w_folds[i, g], window[g * group_rows:(g + 1) * group_rows],
                      runs[g * group_out:(g + 1) * group_out], beta=float(i > 0))
-        y_block = plan.valid(runs, samples).swapaxes(0, 1)                         # (n, O, *O) view
-        if b is None:
-            y[block] = y_block
-        else:
-            xp.add(y_block, b.reshape(out_channels, *(1,) * len(plan.kernel)), out=y[block])
+        _write_outputs(y[block], runs, b, plan)
     return y
 
 
@@ -493,12 +489,17 @@ def _correlate(x, w_mat, b, plan, groups):
             runs = runs.reshape(samples, out_channels, -1).swapaxes(0, 1)          # (O, n, run) view
         else:
             runs = xp.matmul(w_mat, cols).reshape(out_channels, -1)                # (O, n·run)
-        y_block = plan.valid(runs, samples).swapaxes(0, 1)                         # (n, O, *O) view
-        if b is None:
-            y[block] = y_block
-        else:
-            xp.add(y_block, b.reshape(out_channels, *(1,) * len(plan.kernel)), out=y[block])  # bias added while copying
+        _write_outputs(y[block], runs, b, plan)
     return y
+
+
+def _write_outputs(y, runs, b, plan):
+    """Copy the true outputs of ``runs (O, n·run)`` (or ``(O, n, run)``) into ``y (n, O, *O)``, adding the bias on the way."""
+    y_block = plan.valid(runs, y.shape[0]).swapaxes(0, 1)                          # (n, O, *O) view
+    if b is None:
+        y[...] = y_block
+    else:
+        xp.add(y_block, b.reshape(y.shape[1], *(1,) * len(plan.kernel)), out=y)
 
 
 def _resolve_padding(padding, size, kernel, stride, dilation, op):
