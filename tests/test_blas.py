@@ -86,9 +86,10 @@ def test_gemm_with_an_empty_inner_dimension_scales_by_beta():
     (lambda big: (big[:5, :8].astype(numpy.float32), big[:8, :3], numpy.zeros((5, 3))), "dtypes"),
     (lambda big: (big[:5, :8].astype(int), big[:8, :3].astype(int), numpy.zeros((5, 3), int)), "dtypes"),
     (lambda big: (big[:5, :8], big[:8, :3], numpy.zeros((3, 5)).T), "must be row-major"),
+    (lambda big: (big[:1, :8], big[:8, :3], numpy.zeros((2, 6))[:1, ::2]), "must be row-major"),
     (lambda big: (big[:5, :8], big[:8, :3], numpy.broadcast_to(numpy.zeros(3), (5, 3))), "read-only"),
 ], ids=["every other row and column", "overlapping rows", "inner sizes", "output shape", "mixed dtypes",
-        "integers", "transposed output", "read-only output"])
+        "integers", "transposed output", "one output row with gaps", "read-only output"])
 def test_gemm_refuses_what_blas_cannot_take(bad, message, rng):
     a, b, out = bad(rng.standard_normal((20, 20)))
     with pytest.raises(ValueError, match=message):

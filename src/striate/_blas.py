@@ -8,8 +8,8 @@ and uses for ``@``; this module finds it and calls it through ctypes.
 
 It is found only where it can be identified for certain: NumPy's own wheels on Linux, which
 ship OpenBLAS as ``scipy-openblas`` (its build configuration says whether integers are 64-bit
-and so which symbols exist). Anywhere else ``gemm`` is None and striate uses its pure-NumPy
-path, which gives the same results to float rounding and is tested on every platform.
+and so which symbols exist). Anywhere else ``GEMM_AVAILABLE`` is False and striate uses its
+pure-NumPy path, which gives the same results to float rounding and is tested on every platform.
 ``STRIATE_NUMPY_ONLY=1`` in the environment, set before striate is imported, forces that path.
 
 `gemm` takes NumPy arrays, never raw pointers: the pointers, shapes and leading dimensions it
@@ -99,6 +99,8 @@ def gemm(a, b, c, beta):
     ``a`` and ``b`` may be row-major or transposed views with any leading dimension; ``c`` must
     be row-major (unit column stride) and writable. Called only when ``GEMM_AVAILABLE``.
     """
+    if _GEMM is None:
+        raise RuntimeError("gemm: NumPy's BLAS is not reachable here (see GEMM_AVAILABLE)")
     dtype = c.dtype
     if a.dtype != dtype or b.dtype != dtype or dtype not in _GEMM:
         raise ValueError(f"gemm: dtypes {a.dtype}, {b.dtype}, {c.dtype}; expected one of float32, float64")
@@ -115,10 +117,8 @@ def gemm(a, b, c, beta):
     trans_a, lda = _layout(a, "a")
     trans_b, ldb = _layout(b, "b")
     trans_c, ldc = _layout(c, "c")
-    if trans_c and m > 1 and n > 1:
-        raise ValueError(f"gemm: the output (strides {c.strides}) must be row-major")
-    if trans_c:                                  # one row or one column: as row-major
-        ldc = n if m == 1 else c.strides[0] // c.itemsize
+    if trans_c:                                  # a row or column of unit stride reads as row-major already
+        raise ValueError(f"gemm: the output (shape {c.shape}, strides {c.strides}) must be row-major")
     _GEMM[dtype](_ROW_MAJOR, _TRANS if trans_a else _NO_TRANS, _TRANS if trans_b else _NO_TRANS,
                  m, n, k, 1.0, a.ctypes.data, lda, b.ctypes.data, ldb, float(beta), c.ctypes.data, ldc)
 
