@@ -213,3 +213,20 @@ def test_sigmoid_derivative_is_at_most_a_quarter():
     F.sigmoid(ours).sum().backward()
     numpy.testing.assert_allclose(ours.grad.numpy(), s.grad.numpy(), rtol=1e-12)
     assert math.isclose(ours.grad.numpy().max(), 0.25) and ours.grad.numpy().argmax() == 60
+
+
+# ----- §11 a convolution as a matrix product, two ways ----------------------------------------------
+
+@pytest.mark.parametrize("channels, filters, k", [(2, 3, 3), (4, 1, 5), (1, 6, 2)])
+def test_columns_and_shifted_products_equal_torch(channels, filters, k):
+    rng = numpy.random.default_rng(channels * 10 + k)
+    x, w = rng.standard_normal((channels, 7, 6)), rng.standard_normal((filters, channels, k, k))
+    out_h, out_w = 7 - k + 1, 6 - k + 1
+    columns = numpy.stack([x[:, i:i + k, j:j + k].ravel() for i in range(out_h) for j in range(out_w)], axis=1)
+    by_columns = (w.reshape(filters, -1) @ columns).reshape(filters, out_h, out_w)
+    by_shifts = sum(w[:, :, a, b] @ x[:, a:a + out_h, b:b + out_w].reshape(channels, -1)
+                    for a in range(k) for b in range(k)).reshape(filters, out_h, out_w)
+    expected = torch.nn.functional.conv2d(torch.tensor(x[None]), torch.tensor(w)).numpy()[0]
+    numpy.testing.assert_allclose(by_columns, expected, rtol=1e-12, atol=1e-12)
+    numpy.testing.assert_allclose(by_shifts, expected, rtol=1e-12, atol=1e-12)
+    assert columns.shape == (channels * k * k, out_h * out_w)   # k·k times the input's numbers per position
