@@ -21,6 +21,7 @@ from striate.data import DataLoader, TensorDataset
 from striate.tools import train
 from striate.tools.checkpoint import CheckpointWriter, load_checkpoint
 from striate.tools.train import TrainingDiverged, fit
+from tests.tampered_loader import TamperedLoader
 
 posix_only = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals (SIGKILL)")
 
@@ -215,28 +216,6 @@ class Exp(nn.Module):
         return x.exp()
 
 
-class BlowUpAt:
-    """A loader whose batch ``step`` of epoch ``epoch`` holds a huge (finite) value: exp() overflows on it."""
-
-    def __init__(self, loader, epoch, step):
-        self.loader, self.at = loader, (epoch, step)
-
-    def __getattr__(self, name):
-        return getattr(self.loader, name)
-
-    def __len__(self):
-        return len(self.loader)
-
-    def __iter__(self):
-        epoch = self.loader.epoch + 1
-        for step, (images, labels) in enumerate(self.loader, start=1):
-            if (epoch, step) == self.at:
-                images = images.numpy().copy()
-                images[0, 0] = 1e4
-                images = st.tensor(images)
-            yield images, labels
-
-
 def blow_up_run(tmp_path):
     st.manual_seed(0)
     rng = numpy.random.default_rng(0)
@@ -247,7 +226,7 @@ def blow_up_run(tmp_path):
     with st.no_grad():
         model[0].weight.data[...] = numpy.eye(4, dtype=numpy.float32)
     optimizer = st.optim.SGD(model.parameters(), lr=0.01)
-    return model, optimizer, BlowUpAt(loader, epoch=2, step=4)
+    return model, optimizer, TamperedLoader(loader, epoch=2, step=4, value=1e4)   # exp() overflows on it
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")

@@ -14,6 +14,7 @@ from striate.data import DataLoader, TensorDataset
 from striate.data.datasets import MNIST_MEAN, MNIST_STD, Digits
 from striate.tools.checkpoint import CheckpointWriter, load_checkpoint
 from striate.tools.train import Evaluation, TrainingDiverged, evaluate, fit
+from tests.tampered_loader import TamperedLoader
 
 RECORD_KEYS = {"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "images_per_s"}
 
@@ -187,28 +188,6 @@ def test_fit_rejects_bad_arguments():
 
 
 # ----- divergence ---------------------------------------------------------------------------------------------
-class PoisonedLoader:
-    """A DataLoader whose batch ``step`` of epoch ``epoch`` (both 1-based) contains a NaN pixel."""
-
-    def __init__(self, loader, epoch, step):
-        self.loader, self.poison_epoch, self.poison_step = loader, epoch, step
-
-    def __getattr__(self, name):
-        return getattr(self.loader, name)
-
-    def __len__(self):
-        return len(self.loader)
-
-    def __iter__(self):
-        epoch = self.loader.epoch + 1
-        for step, (images, labels) in enumerate(self.loader, start=1):
-            if (epoch, step) == (self.poison_epoch, self.poison_step):
-                images = images.numpy().copy()
-                images[0, 0, 0, 0] = numpy.nan
-                images = st.tensor(images)
-            yield images, labels
-
-
 def test_nan_loss_raises_and_keeps_the_last_good_checkpoint(tmp_path):
     st.manual_seed(0)
     train_loader, val_loader = random_loaders()
@@ -217,8 +196,8 @@ def test_nan_loss_raises_and_keeps_the_last_good_checkpoint(tmp_path):
     writer = CheckpointWriter(tmp_path)
     with pytest.raises(TrainingDiverged, match=r"epoch 2, step 3: loss is nan; the last good checkpoint is kept in "
                                                r".*checkpoint\.json") as caught:
-        fit(model, PoisonedLoader(train_loader, epoch=2, step=3), val_loader, optimizer, 4, checkpoint=writer,
-            progress=False, stream=False)
+        fit(model, TamperedLoader(train_loader, epoch=2, step=3, value=numpy.nan), val_loader, optimizer, 4,
+            checkpoint=writer, progress=False, stream=False)
     error = caught.value
     assert (error.epoch, error.step) == (2, 3) and math.isnan(error.loss)
     saved = load_checkpoint(error.checkpoint)
