@@ -25,9 +25,10 @@ pytest.importorskip("matplotlib", reason="striate.viz needs matplotlib (pip inst
 from striate.viz.explore.app import ExploreApp, centre_digit  # noqa: E402
 from striate.viz.explore.server import make_server  # noqa: E402
 
+# The README's screenshot script draws and browses exactly as these tests do.
+from scripts.explore_screenshot import CHROMIUM_ARGS, THREE as STROKES, draw  # noqa: E402
+
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 LIMIT_BYTES, LIMIT_PIXELS = 300_000, 2_000_000
 
 
@@ -314,23 +315,6 @@ def _browser_or_skip():
     except ImportError:
         pytest.skip("Playwright for Python is not installed (pip install playwright)")
     return sync_playwright
-
-
-STROKES = [  # a "3" in canvas fractions
-    [(0.30, 0.22), (0.42, 0.15), (0.58, 0.15), (0.68, 0.24), (0.66, 0.38), (0.52, 0.46), (0.42, 0.47)],
-    [(0.52, 0.47), (0.66, 0.54), (0.70, 0.68), (0.62, 0.80), (0.46, 0.85), (0.32, 0.80)],
-]
-
-
-def draw(page, strokes):
-    box = page.locator("#canvas").bounding_box()
-    for stroke in strokes:
-        points = [(box["x"] + fx * box["width"], box["y"] + fy * box["height"]) for fx, fy in stroke]
-        page.mouse.move(*points[0])
-        page.mouse.down()
-        for x, y in points[1:]:
-            page.mouse.move(x, y, steps=4)
-        page.mouse.up()
 
 
 def test_the_page_end_to_end_in_chromium(server, tmp_path):
