@@ -43,7 +43,8 @@ _PADDING_MODES = ("valid", "same", "full")
 _BLOCK_BYTES = 2 * 2**20
 
 # Shifted products hold only input- and output-sized arrays per block in forward (no
-# columns), and the weight gradient's columns in backward. Measured best of 1–32 MB.
+# columns), and in backward the rows folded along the last axis (a K_last-fold copy of the
+# input) for the weight gradient. Measured best of 1–32 MB.
 _SHIFTED_BLOCK_BYTES = 4 * 2**20
 _SHIFTED_BACKWARD_BLOCK_BYTES = 8 * 2**20
 # Below this many channels per group (in or out), one tap's product is too thin for BLAS
@@ -143,14 +144,14 @@ class _Lowering:
         window = images[phase, :, offset:offset + batch * self.length]             # in bounds: offset ≤ tail
         return window.reshape(window.shape[0], batch, self.length)[:, :, :run]
 
-    def columns(self, images, batch, groups, run):
+    def columns(self, images, batch, groups):
         """The block's im2col columns, each tap's window of ``images``: ``(G, Cg·∏K, n·run)``.
 
-        ``run`` is how many grid positions of each sample to keep: all ``∏P``, or just the
-        rows up to the last output along the first axis (`im2col_run`), which skips the
-        padding rows and, without padding, the ``(K − 1)·dil`` rows each sample ends with.
+        Each sample keeps its grid positions only up to its last output row (`im2col_run`),
+        which skips the padding rows and, without padding, the ``(K − 1)·dil`` rows each
+        sample ends with.
         """
-        channels = images.shape[1]
+        channels, run = images.shape[1], self.im2col_run
         cols = xp.empty((channels, len(self.taps), batch, run), dtype=images.dtype)  # (C, ∏K, n, run)
         for i, (phase, offset) in enumerate(self.taps):
             cols[:, i] = self._windows(images, phase, offset, batch, run)
@@ -304,9 +305,9 @@ class ConvND(Function):
             if need_w and self.shifted:
                 # Folded over the last axis even when the forward is not: K_last-times-wider
                 # outputs than per tap, and a K_last-fold copy instead of full columns (∏K-fold).
-                _folded_weight_gradient(gw, self.x[block], gy_runs, plan, samples, 1)
+                _folded_weight_gradient(gw, self.x[block], gy_runs, plan, samples)
             elif need_w:
-                cols = plan.columns(plan.split(self.x[block]), samples, groups, run)  # (G, Cg·∏K, n·run)
+                cols = plan.columns(plan.split(self.x[block]), samples, groups)    # (G, Cg·∏K, n·run)
                 # gwᵀ = cols · gyᵀ: BLAS runs this orientation (long inner dimension, the small
                 # Og last) 1.5–1.8× faster than gy · colsᵀ on the thin shapes of small layers;
                 # and one product over all taps beats a (tiny) product per tap by 1.1–2.4×.
@@ -416,8 +417,8 @@ def _shifted_correlate(x, w_folds, b, plan, fold):
     return y
 
 
-def _folded_weight_gradient(gw, x, gy_runs, plan, samples, fold):
-    """``∂Wᵢ += xᵢ · gyᵀ`` per outer tap from the folded rows, added into ``gw (G, Cg·∏K, Og)``.
+def _folded_weight_gradient(gw, x, gy_runs, plan, samples):
+    """``∂Wᵢ += xᵢ · gyᵀ`` per tap of all axes but the last, from the rows folded along it, into ``gw (G, Cg·∏K, Og)``.
 
     Folded, each product's output is ``(Cg·J × Og)``: J times wider than one tap's, which
     BLAS runs 1.1–2.4× faster (measured against per-tap products), and no full columns are
@@ -425,10 +426,10 @@ def _folded_weight_gradient(gw, x, gy_runs, plan, samples, fold):
     the input, not ∏K-fold), which keeps a small network's step within the memory of the
     im2col path (LeNet-5 b64: 10.4 MB against 12.8 MB with columns).
     """
-    outer, inner = plan.folding(fold)
+    outer, inner = plan.folding(1)
     groups, _, group_out = gw.shape
     rows = x.shape[1] // groups * len(inner)                                       # Cg·J
-    folded, span = plan.fold(plan.split(x), samples, fold), samples * plan.length
+    folded, span = plan.fold(plan.split(x), samples, 1), samples * plan.length
     by_tap = gw.reshape(groups, rows // len(inner), len(outer), len(inner), group_out)  # (G, Cg, outer, J, Og) view
     part = xp.empty((rows, group_out), dtype=gw.dtype)
     for i, (phase, offset) in enumerate(outer):
@@ -489,7 +490,7 @@ def _correlate(x, w_mat, b, plan, groups):
     per_sample, run = _per_sample(w_mat), plan.im2col_run
     for block in _blocks(batch, channels * len(plan.taps) * run * x.itemsize):
         samples = x[block].shape[0]
-        cols = plan.columns(plan.split(x[block]), samples, groups, run)            # (G, Cg·∏K, n·run)
+        cols = plan.columns(plan.split(x[block]), samples, groups)                 # (G, Cg·∏K, n·run)
         if per_sample:
             runs = xp.matmul(w_mat, _by_sample(cols, samples))                     # (n, G, Og, run)
             runs = runs.reshape(samples, out_channels, -1).swapaxes(0, 1)          # (O, n, run) view
