@@ -46,7 +46,7 @@ def lowering(request, monkeypatch):
     """im2col unless a test asks for shifted products with ``@pytest.mark.shifted(fold=f)``."""
     marker = request.node.get_closest_marker("shifted")
     fold = None if marker is None else marker.kwargs.get("fold", 0)
-    monkeypatch.setattr(conv_module, "_shifted_fold", lambda group_in, group_out, groups: fold)
+    monkeypatch.setattr(conv_module, "_shifted_fold", lambda group_in, group_out, groups, forward=False: fold)
     return fold
 
 
@@ -186,7 +186,7 @@ def test_shifted_products_in_float32_agree_with_im2col(monkeypatch):
     w = rng.standard_normal((16, 16, 3, 3)).astype(numpy.float32)
     results = []
     for fold in (0, 1, 2, None):
-        monkeypatch.setattr(conv_module, "_shifted_fold", lambda i, o, g, fold=fold: fold)
+        monkeypatch.setattr(conv_module, "_shifted_fold", lambda i, o, g, forward=False, fold=fold: fold)
         xs, ws = st.tensor(x, requires_grad=True), st.tensor(w, requires_grad=True)
         y = conv_nd(xs, ws, stride=(1, 2), padding=1)
         assert y.grad_fn.shifted == (fold is not None)
@@ -206,8 +206,39 @@ def test_which_lowering_each_layer_gets(monkeypatch):
         return
     assert choose(16, 16, 1) == 0 and choose(64, 64, 2) == 0       # wide groups: plain shifted products
     assert choose(6, 16, 1) == 1 and choose(4, 2, 1) == 1          # 4–15 channels: the last axis folded
-    assert choose(1, 6, 1) is None and choose(3, 64, 1) is None     # images and signals: im2col
+    assert choose(1, 6, 1) is None and choose(3, 64, 1) is None     # images and signals: im2col ...
+    assert choose(1, 6, 1, forward=True) == 1 == choose(3, 64, 1, forward=True)   # ... but folded forward
     assert choose(1, 1, 32) is None and choose(8, 8, 4) is None     # narrow groups: im2col
+    assert choose(1, 1, 32, forward=True) is None and choose(16, 16, 1, forward=True) == 0
+
+
+@needs_gemm
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c[0]}d-k{c[4]}-s{c[5]}-p{c[6]}-d{c[7]}-g{c[8]}")
+def test_folded_forward_with_im2col_backward_matches_pytorch(case, monkeypatch):
+    # What 1–3-channel layers get: forward folded along the last axis, backward with im2col.
+    monkeypatch.setattr(conv_module, "_shifted_fold", lambda i, o, g, forward=False: 1 if forward else None)
+    n, size, channels, out_channels, kernel, stride, padding, dilation, groups = case
+    rng = numpy.random.default_rng(sum(size) + channels)
+    x = rng.standard_normal((3, channels, *size))
+    w = rng.standard_normal((out_channels, channels // groups, *kernel))
+    b = rng.standard_normal(out_channels)
+    y = compare(lambda x, w, b: conv_nd(x, w, b, stride, padding, dilation, groups),
+                lambda x, w, b: TORCH[n](x, w, b, stride, padding, dilation, groups),
+                [x, w, b], grad=(0, 1, 2), rtol=1e-10, atol=1e-10)
+    assert not y.grad_fn.shifted
+
+
+@pytest.mark.parametrize("shifted", [pytest.param(True, marks=[needs_gemm, pytest.mark.shifted]), False],
+                         ids=["shifted", "im2col"])
+def test_outputs_view_the_grid_unless_it_wastes_half(shifted):
+    rng = numpy.random.default_rng(7)
+    x = rng.standard_normal((3, 16, 12, 11))
+    for kernel, padding, view in [(3, 1, True), (5, 0, False)]:   # cells 13×12 for 12×11 outputs; 12×11 for 8×7
+        w, b = rng.standard_normal((16, 16, kernel, kernel)), rng.standard_normal(16)
+        y = compare(lambda x, w, b: conv_nd(x, w, b, padding=padding), lambda x, w, b: TF.conv2d(x, w, b, padding=padding),
+                    [x, w, b], grad=(0, 1, 2), rtol=1e-10, atol=1e-10)
+        assert y.grad_fn.shifted == shifted
+        assert y.data.flags.c_contiguous != view and (y.data.base is not None) == view
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the allocator setting is for glibc")
