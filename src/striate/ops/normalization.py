@@ -12,19 +12,23 @@ class BatchNorm(Function):
 
     In training, μ and the biased σ² come from the batch, and the running buffers (arrays,
     updated in place) move towards μ and the unbiased σ² by ``momentum``. Work happens on the
-    ``(N, C, L)`` view of the input, L = ∏D, where ``einsum`` reduces over N and L in one pass.
+    input as it is, ``(N, C, *D)``, where ``einsum`` reduces over N and D in one pass; it is not
+    reshaped to ``(N, C, ∏D)``, which would copy a strided input (a convolution's output is a
+    view of its products' grid) and hold that copy until backward.
     """
 
     def forward(self, x, gamma, beta, running_mean=None, running_var=None, training=False,
                 momentum=0.1, eps=1e-5):
-        n, c = x.shape[:2]
-        x3 = x.reshape(n, c, int(xp.prod(x.shape[2:])))           # (N, C, L)
-        count = x3.shape[0] * x3.shape[2]
+        c = x.shape[1]
+        count = x.size // c
+        per_channel = (c,) + (1,) * (x.ndim - 2)                   # broadcasts over (N, C, *D)
+        axes = "nc" + "defghijklm"[:x.ndim - 2]                    # einsum's names for (N, C, *D)
+        total, dot = f"{axes}->c", f"{axes},{axes}->c"
         gamma = xp.ones(c, x.dtype) if gamma is None else gamma.astype(x.dtype, copy=False)
         if training:
-            mean = xp.einsum("ncl->c", x3) / count
-            centred = x3 - mean[:, None]                           # (N, C, L)
-            var = xp.einsum("ncl,ncl->c", centred, centred) / count  # two-pass: no cancellation
+            mean = xp.einsum(total, x) / count
+            centred = x - mean.reshape(per_channel)                # (N, C, *D)
+            var = xp.einsum(dot, centred, centred) / count        # two-pass: no cancellation
             if running_mean is not None:
                 running_mean *= 1 - momentum
                 running_mean += momentum * mean.astype(running_mean.dtype, copy=False)
@@ -33,40 +37,40 @@ class BatchNorm(Function):
                 running_var += (momentum * count / (count - 1)) * var.astype(running_var.dtype, copy=False)
             inv_std = 1 / xp.sqrt(var + eps)                       # (C,)
             scale = gamma * inv_std
-            y = centred * scale[:, None]
+            y = centred
+            y *= scale.reshape(per_channel)
             if beta is not None:
-                y += beta.astype(x.dtype, copy=False)[:, None]
-            # Keep x (held by the previous layer anyway) and μ, not x − μ: backward recomputes
-            # it, so the layer costs no activation-sized array between forward and backward.
-            self.x3, self.mean = x3, mean
+                y += beta.astype(x.dtype, copy=False).reshape(per_channel)
         else:
             mean = running_mean.astype(x.dtype, copy=False)
             inv_std = 1 / xp.sqrt(running_var.astype(x.dtype, copy=False) + eps)
             scale = gamma * inv_std
             shift = -mean * scale if beta is None else beta.astype(x.dtype, copy=False) - mean * scale
-            y = x3 * scale[:, None] + shift[:, None]               # one affine map per channel
-            self.x3, self.mean = x3, mean
+            y = x * scale.reshape(per_channel) + shift.reshape(per_channel)   # one affine map per channel
+        # Keep x (held by the previous layer anyway) and μ, not x − μ: backward recomputes it,
+        # so the layer costs no activation-sized array between forward and backward.
+        self.x, self.mean, self.per_channel, self.sums = x, mean, per_channel, (total, dot)
         self.inv_std, self.scale, self.count, self.training = inv_std, scale, count, training
-        return y.reshape(x.shape)
+        return y
 
     def backward(self, gy):
-        gy3 = gy.reshape(gy.shape[0], gy.shape[1], int(xp.prod(gy.shape[2:])))   # (N, C, L)
-        inv_std, scale, count = self.inv_std, self.scale, self.count
-        g_beta = xp.einsum("ncl->c", gy3)
+        inv_std, scale, count, per_channel = self.inv_std, self.scale, self.count, self.per_channel
+        total, dot = self.sums
+        g_beta = xp.einsum(total, gy)
         if self.training:
-            centred = self.x3 - self.mean[:, None]                 # (N, C, L), as in forward
-            g_dot = xp.einsum("ncl,ncl->c", gy3, centred)          # Σ gy·(x − μ)
+            centred = self.x - self.mean.reshape(per_channel)      # (N, C, *D), as in forward
+            g_dot = xp.einsum(dot, gy, centred)                    # Σ gy·(x − μ)
         else:
-            g_dot = xp.einsum("ncl,ncl->c", gy3, self.x3) - self.mean * g_beta
+            g_dot = xp.einsum(dot, gy, self.x) - self.mean * g_beta
         g_gamma = g_dot * inv_std                                  # Σ gy·x̂
         gx = None
         if self.needs_input_grad[0]:
-            gx = gy3 * scale[:, None]
+            gx = gy * scale.reshape(per_channel)
             if self.training:
                 # μ and σ depend on x: gx = γ/σ · (gy − mean(gy) − x̂·mean(gy·x̂)).
-                gx -= centred * (scale * inv_std * g_gamma / count)[:, None]
-                gx -= (scale * g_beta / count)[:, None]
-            gx = gx.reshape(gy.shape)
+                centred *= (scale * inv_std * g_gamma / count).reshape(per_channel)
+                gx -= centred
+                gx -= (scale * g_beta / count).reshape(per_channel)
         g_weight = g_gamma if self.needs_input_grad[1] else None
         g_bias = g_beta if self.needs_input_grad[2] else None
         return gx, g_weight, g_bias
