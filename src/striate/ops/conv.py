@@ -49,7 +49,7 @@ _BLOCK_BYTES = 2 * 2**20
 # Shifted products hold only input- and output-sized arrays per block in forward (no
 # columns), and in backward the rows folded along the last axis (a K_last-fold copy of the
 # input) for the weight gradient. Measured best of 1–32 MB.
-_SHIFTED_BLOCK_BYTES = 4 * 2**20
+_SHIFTED_BLOCK_BYTES = 16 * 2**20
 _SHIFTED_BACKWARD_BLOCK_BYTES = 8 * 2**20
 # Below this many channels per group (in or out), one tap's product is too thin for BLAS
 # (measured unfolded against im2col: LeNet's 6→16 no faster, 1→6 and a 3-channel stem 2×
@@ -424,7 +424,7 @@ def _shifted_correlate(x, w_folds, b, plan, fold):
     out_channels = groups * group_out
     outer, inner = plan.folding(fold)
     folded_rows = channels * len(inner) * len({phase for phase, _ in outer}) if len(inner) > 1 else 0
-    per_sample = (channels * plan.phases + folded_rows + out_channels) * plan.length * x.itemsize
+    per_sample = (channels * plan.phases + folded_rows) * plan.length * x.itemsize
     runs = xp.empty((out_channels, batch * plan.length), dtype=x.dtype)            # (O, N·∏P)
     if b is not None:
         runs[...] = b[:, None]               # every product adds onto it: cheaper than adding b afterwards
