@@ -27,6 +27,7 @@ accumulated by BLAS into each tap's window;
 with im2col, at stride 1 the transposed convolution of ``gy`` through the same forward
 lowering, and otherwise ``Wᵀ · gy`` added back tap by tap onto the phase arrays.
 """
+import collections
 import functools
 import itertools
 import math
@@ -100,7 +101,7 @@ class _Lowering:
         self.length = math.prod(self.cell)                                        # L: positions per sample
         self.phases = math.prod(stride)
         self.pad_lo = tuple(pad_lo)
-        self.size, self.kernel, self.stride = tuple(size), tuple(kernel), tuple(stride)
+        self.size, self.kernel, self.stride, self.dilation = tuple(size), tuple(kernel), tuple(stride), tuple(dilation)
         pitch = [math.prod(self.cell[d + 1:]) for d in range(n)]
         phase_pitch = [math.prod(stride[d + 1:]) for d in range(n)]
         self.taps = []                                                            # (phase, offset) per tap
@@ -173,56 +174,95 @@ class _Lowering:
         for i, (phase, offset) in enumerate(self.taps):
             self._windows(g, phase, offset, batch, gcols.shape[-1])[...] += gcols[:, i]
 
-    def folding(self, fold):
-        """The taps split for shifted products that fold the last ``fold`` axes' taps into rows.
+    def grid(self, fold, compact=True):
+        """Where shifted products that fold the last ``fold`` axes' taps into rows compute (a `_Grid`).
 
         Taps run row-major over the axes, so tap ``i·J + j`` is outer tap ``i`` (a shift: the
         tap over the other axes) combined with inner tap ``j`` (one of the ``J`` taps over the
-        last ``fold`` axes); phases and offsets add up axis by axis. Returns the outer taps
-        ``taps[::J]`` and the inner taps ``taps[:J]``, each as ``(phase, offset)``.
+        last ``fold`` axes). Nothing shifts along a folded axis, so with ``compact`` the grid
+        keeps only its ``O`` output positions there, not the cell's ``P`` (LeNet's unpadded
+        5×5 on 14×14 computes 14×10 positions, not 14×14), and the outer taps' offsets count
+        in that grid. The inner taps keep their offsets in the phase arrays, which `fold` reads.
         """
-        inner = math.prod(self.kernel[len(self.kernel) - fold:])
-        return self.taps[::inner], self.taps[:inner]
+        n, inner = len(self.kernel), math.prod(self.kernel[len(self.kernel) - fold:])
+        if not (compact and fold):
+            return _Grid(self.cell, self.length, self.taps[::inner], self.taps[:inner], fold, inner == 1)
+        cell = self.cell[:n - fold] + self.out_size[n - fold:]
+        pitch = [math.prod(cell[d + 1:]) for d in range(n - fold)]
+        shifts = itertools.product(*(range(k) for k in self.kernel[:n - fold]))
+        outer = [(phase, sum(t * dil // s * p for t, dil, s, p in zip(tap, self.dilation, self.stride, pitch)))
+                 for (phase, _), tap in zip(self.taps[::inner], shifts)]
+        return _Grid(cell, math.prod(cell), outer, self.taps[:inner], fold, inner == 1 and cell == self.cell)
 
-    def fold(self, images, batch, fold):
-        """``images`` with every inner tap's window stacked as rows: ``{outer phase: (C·J, n·∏P + reach)}``.
+    def _inner_window(self, image, offset, batch, grid):
+        """An inner tap's values at every grid position: a ``(C, n·∏P_outer, *cell_folded)`` view of ``image (C, n·∏P + tail)``.
 
-        Row ``c·J + j`` holds channel ``c`` shifted by inner tap ``j``, so an outer tap's window
-        of it multiplies ``(C·J)``-wide weights. With nothing folded (``J = 1``) the values are
-        views of ``images``, and accumulating into them accumulates into ``images``.
+        The tap's run of the flat phase array, cut into cells and kept along the folded axes
+        only at the grid's positions. A read past a cell's end runs on into the next cell's
+        leading zeros, as every tap's read does (see the class docstring).
         """
-        outer, inner = self.folding(fold)
-        width = batch * self.length + max(offset for _, offset in outer)         # in bounds: within the tail
+        outer_axes = len(self.kernel) - grid.fold
+        run = image[:, offset:offset + batch * self.length]                          # in bounds: offset ≤ tail
+        cells = run.reshape(run.shape[0], batch * math.prod(self.cell[:outer_axes]), *self.cell[outer_axes:])
+        return cells[(slice(None), slice(None)) + tuple(slice(0, c) for c in grid.cell[outer_axes:])]
+
+    @staticmethod
+    def _on_grid(row, batch, grid):
+        """``row (C, n·grid.length + reach)``'s grid positions as ``(C, n·∏P_outer, *cell_folded)``, a view."""
+        outer_axes = len(grid.cell) - grid.fold
+        return row[:, :batch * grid.length].reshape(row.shape[0], batch * math.prod(grid.cell[:outer_axes]),
+                                                    *grid.cell[outer_axes:])
+
+    def fold(self, images, batch, grid):
+        """``images`` with every inner tap's values stacked as rows: ``{outer phase: (C·J, n·grid.length + reach)}``.
+
+        Row ``c·J + j`` holds channel ``c`` at inner tap ``j`` on every grid position, then
+        zeros as far as the outer taps reach past the last sample. Where the grid is the
+        phase arrays' own and nothing is folded (``grid.views``), the values are views of
+        ``images``, and accumulating into them accumulates into ``images``.
+        """
+        width = batch * grid.length + max(offset for _, offset in grid.outer)   # in bounds: within the tail
         channels, folded = images.shape[1], {}
-        for phase in sorted({phase for phase, _ in outer}):
-            if len(inner) == 1:
+        for phase in sorted({phase for phase, _ in grid.outer}):
+            if grid.views:
                 folded[phase] = images[phase, :, :width]
                 continue
-            rows = xp.empty((channels, len(inner), width), dtype=images.dtype)      # (C, J, width)
-            for j, (inner_phase, offset) in enumerate(inner):
-                rows[:, j] = images[phase + inner_phase, :, offset:offset + width]
-            folded[phase] = rows.reshape(channels * len(inner), width)
+            rows = xp.empty((channels, len(grid.inner), width), dtype=images.dtype)   # (C, J, width)
+            rows[:, :, batch * grid.length:] = 0
+            for j, (inner_phase, offset) in enumerate(grid.inner):
+                self._on_grid(rows[:, j], batch, grid)[...] = self._inner_window(images[phase + inner_phase],
+                                                                               offset, batch, grid)
+            folded[phase] = rows.reshape(channels * len(grid.inner), width)
         return folded
 
-    def unfold(self, g_folded, g, fold):
-        """Adjoint of `fold` (for ``J > 1``): add every inner tap's rows back into ``g (∏s, C, n·∏P + tail)``."""
-        _, inner = self.folding(fold)
+    def unfold(self, g_folded, g, batch, grid):
+        """Adjoint of `fold` (unless ``grid.views``): add every inner tap's rows back into ``g (∏s, C, n·∏P + tail)``."""
         channels = g.shape[1]
         for phase, rows in g_folded.items():
-            rows = rows.reshape(channels, len(inner), -1)                           # (C, J, width)
-            for j, (inner_phase, offset) in enumerate(inner):
-                g[phase + inner_phase, :, offset:offset + rows.shape[-1]] += rows[:, j]
+            rows = rows.reshape(channels, len(grid.inner), -1)                         # (C, J, width)
+            for j, (inner_phase, offset) in enumerate(grid.inner):
+                self._inner_window(g[phase + inner_phase], offset, batch, grid)[...] += \
+                    self._on_grid(rows[:, j], batch, grid)
+
+    @property
+    def im2col_cell(self):
+        """Grid positions per sample in im2col's columns: up to the last output row, ``(O₁, P₂, …)``."""
+        return self.out_size[:1] + self.cell[1:]
 
     @property
     def im2col_run(self):
-        """Grid positions per sample up to its last output row: ``O₁·∏P₂…``."""
-        return self.out_size[0] * self.length // self.cell[0]
+        return math.prod(self.im2col_cell)
 
-    def valid(self, runs, batch):
-        """The true outputs ``(R, n, *O)`` (a view) of ``runs (R, n·run)``, one value per grid position."""
-        rows = runs.shape[1] // (batch * math.prod(self.cell[1:])) if batch else self.out_size[0]
-        grid = runs.reshape(runs.shape[0], batch, rows, *self.cell[1:])
+    def valid(self, runs, batch, cell):
+        """The true outputs ``(R, n, *O)`` (a view) of ``runs (R, n·∏cell)``, one value per grid position."""
+        grid = runs.reshape(runs.shape[0], batch, *cell)
         return grid[(slice(None), slice(None)) + tuple(slice(0, o) for o in self.out_size)]
+
+
+# The positions shifted products compute at, per sample (``length = ∏cell``), their outer
+# taps ``(phase, offset in the grid)`` and inner taps ``(phase, offset in the phase arrays)``
+# for ``fold`` folded axes, and whether `_Lowering.fold` can return views (`_Lowering.grid`).
+_Grid = collections.namedtuple("_Grid", "cell length outer inner fold views")
 
 
 @functools.lru_cache(maxsize=256)
@@ -264,13 +304,13 @@ class ConvND(Function):
         self.fold = _shifted_fold(group_in, group_out, groups)
         self.shifted = self.fold is not None
         if fold is not None:
-            w_folds = _weight_folds(w, groups, plan.folding(fold)[1])                # (outer taps, G, Og, Cg·J)
+            w_folds = _weight_folds(w, groups, plan.grid(fold).inner)               # (outer taps, G, Og, Cg·J)
             y = _shifted_correlate(x, w_folds, b, plan, fold)
         else:
             y = _correlate(x, w.reshape(groups, group_out, -1), b, plan, groups)     # w: (G, Og, Cg·∏K)
         self.w_folds = None
         if need_x and self.shifted:
-            self.w_folds = w_folds if fold == self.fold else _weight_folds(w, groups, plan.folding(self.fold)[1])
+            self.w_folds = w_folds if fold == self.fold else _weight_folds(w, groups, plan.grid(self.fold).inner)
         # The input itself, not its phase arrays: backward splits it again block by block, so
         # a layer keeps no activation-sized copy between forward and backward.
         self.x = x if need_w else None
@@ -299,11 +339,13 @@ class ConvND(Function):
             return gx, gw, gb
         per_sample = need_w and not self.shifted and _per_sample(gw.swapaxes(-1, -2))
         # Shifted products need each tap's window over the block in one piece: every grid position.
-        run = plan.length if self.shifted else plan.im2col_run
+        grid = plan.grid(self.fold) if self.shifted else None
+        cell = grid.cell if self.shifted else plan.im2col_cell
+        run = math.prod(cell)
         if self.shifted:
             # Per sample: the phase arrays and (folded) gradient rows for ∂x; the phase arrays
             # and the rows folded over the last axis for ∂W; the upstream gradient.
-            folded = len(plan.folding(self.fold)[1]) * plan.phases if self.fold else 0
+            folded = len(grid.inner) * plan.phases if self.fold else 0
             per_block = (channels * (plan.phases + folded) * scatter
                          + channels * (plan.phases + plan.kernel[-1] * plan.phases) * need_w + out_channels) * run
             blocks = _blocks(batch, per_block * gy.itemsize, _SHIFTED_BACKWARD_BLOCK_BYTES)
@@ -314,12 +356,12 @@ class ConvND(Function):
             samples = gy_block.shape[0]
             # The upstream gradient laid out like the products' output: zero off the true outputs.
             gy_runs = xp.zeros((out_channels, samples * run), dtype=gy.dtype)     # (O, n·run)
-            plan.valid(gy_runs, samples)[...] = gy_block.swapaxes(0, 1)
+            plan.valid(gy_runs, samples, cell)[...] = gy_block.swapaxes(0, 1)
             gy_runs = gy_runs.reshape(groups, group_out, -1)                       # (G, Og, n·run)
             if need_w and self.shifted:
                 # Folded over the last axis even when the forward is not: K_last-times-wider
                 # outputs than per tap, and a K_last-fold copy instead of full columns (∏K-fold).
-                _folded_weight_gradient(gw, self.x[block], gy_runs, plan, samples)
+                _folded_weight_gradient(gw, self.x[block], gy_runs, plan, samples, self.fold)
             elif need_w:
                 cols = plan.columns(plan.split(self.x[block]), samples, groups)    # (G, Cg·∏K, n·run)
                 # gwᵀ = cols · gyᵀ: BLAS runs this orientation (long inner dimension, the small
@@ -333,7 +375,7 @@ class ConvND(Function):
             if scatter:
                 g = xp.zeros((plan.phases, channels, samples * plan.length + plan.tail), dtype=gy.dtype)
                 if self.shifted:
-                    _shifted_add(g, self.w_folds, gy_runs, plan, samples, self.fold)
+                    _shifted_add(g, self.w_folds, gy_runs, plan, samples, grid)
                 else:
                     plan.add_columns(g, xp.matmul(self.w_mat.swapaxes(-1, -2), gy_runs), samples)  # Wᵀ·gy
                 plan.merge(g, gx[block])
@@ -414,7 +456,7 @@ def _shifted_correlate(x, w_folds, b, plan, fold):
     """``x (N, C, *D)`` correlated with ``w_folds (outer taps, G, Og, Cg·J)`` as a sum of shifted products.
 
     ``y = Σᵢ Wᵢ · xᵢ``: for every outer tap ``i``, the block's (folded) phase arrays seen
-    through the tap's window ``xᵢ`` (a strided ``(C·J, n·∏P)`` view, no copy) are multiplied
+    through the tap's window ``xᵢ`` (a strided ``(C·J, n·L)`` view, no copy) are multiplied
     by that tap's ``(O, C·J)`` weight and added into the output runs by BLAS itself (β = 1).
     Unfolded (``J = 1``), no columns are built at all: the only copy of the input is its
     padded, phase-split layout.
@@ -422,65 +464,67 @@ def _shifted_correlate(x, w_folds, b, plan, fold):
     batch, channels = x.shape[:2]
     outer_taps, groups, group_out, group_rows = w_folds.shape
     out_channels = groups * group_out
-    outer, inner = plan.folding(fold)
-    folded_rows = channels * len(inner) * len({phase for phase, _ in outer}) if len(inner) > 1 else 0
-    per_sample = (channels * plan.phases + folded_rows) * plan.length * x.itemsize
-    runs = xp.empty((out_channels, batch * plan.length), dtype=x.dtype)            # (O, N·∏P)
+    grid = plan.grid(fold)
+    folded_rows = 0 if grid.views else channels * len(grid.inner) * len({phase for phase, _ in grid.outer})
+    per_sample = (channels * plan.phases * plan.length + folded_rows * grid.length) * x.itemsize
+    runs = xp.empty((out_channels, batch * grid.length), dtype=x.dtype)            # (O, N·L)
     if b is not None:
         runs[...] = b[:, None]               # every product adds onto it: cheaper than adding b afterwards
     for block in _blocks(batch, per_sample, _SHIFTED_BLOCK_BYTES):
         samples = x[block].shape[0]
-        folded, span = plan.fold(plan.split(x[block]), samples, fold), samples * plan.length
-        block_runs = runs[:, block.start * plan.length:block.start * plan.length + span]  # (O, n·∏P) view
-        for i, (phase, offset) in enumerate(outer):
-            window = folded[phase][:, offset:offset + span]                        # (C·J, n·∏P) view
+        folded, span = plan.fold(plan.split(x[block]), samples, grid), samples * grid.length
+        block_runs = runs[:, block.start * grid.length:block.start * grid.length + span]  # (O, n·L) view
+        for i, (phase, offset) in enumerate(grid.outer):
+            window = folded[phase][:, offset:offset + span]                        # (C·J, n·L) view
             for g in range(groups):
                 gemm(w_folds[i, g], window[g * group_rows:(g + 1) * group_rows],
                      block_runs[g * group_out:(g + 1) * group_out], beta=float(i > 0 or b is not None))
-    return _outputs(runs, None, plan, batch)
+    return _outputs(runs, None, plan, batch, grid.cell)
 
 
-def _folded_weight_gradient(gw, x, gy_runs, plan, samples):
-    """``∂Wᵢ += xᵢ · gyᵀ`` per tap of all axes but the last, from the rows folded along it, into ``gw (G, Cg·∏K, Og)``.
+def _folded_weight_gradient(gw, x, gy_runs, plan, samples, fold):
+    """``∂Wᵢ += xᵢ · gyᵀ`` per outer tap from the input's folded rows, into ``gw (G, Cg·∏K, Og)``.
 
-    Folded, each product's output is ``(Cg·J × Og)``: J times wider than one tap's, which
-    BLAS runs 1.1–2.4× faster (measured against per-tap products), and no full columns are
-    built: the block keeps only its rows folded along the last axis (a K_last-fold copy of
-    the input, not ∏K-fold), which keeps a small network's step within the memory of the
-    im2col path (LeNet-5 b64: 10.4 MB against 12.8 MB with columns).
+    The rows are folded along the last axis at least (``fold`` axes when the layer folds
+    more), on the grid of ``gy_runs``: the layer's own. Folded, each product's output is
+    ``(Cg·J × Og)``: J times wider than one tap's, which BLAS runs 1.1–2.4× faster (measured
+    against per-tap products), and no full columns are built: the block keeps only its rows
+    folded along the last axis (a K_last-fold copy of the input, not ∏K-fold), which keeps a
+    small network's step within the memory of the im2col path (LeNet-5 b64: 10.4 MB against
+    12.8 MB with columns).
     """
-    outer, inner = plan.folding(1)
+    grid = plan.grid(max(fold, 1), compact=fold > 0)
     groups, _, group_out = gw.shape
-    rows = x.shape[1] // groups * len(inner)                                       # Cg·J
-    folded, span = plan.fold(plan.split(x), samples, 1), samples * plan.length
-    by_tap = gw.reshape(groups, rows // len(inner), len(outer), len(inner), group_out)  # (G, Cg, outer, J, Og) view
+    inner = len(grid.inner)
+    rows = x.shape[1] // groups * inner                                            # Cg·J
+    folded, span = plan.fold(plan.split(x), samples, grid), samples * grid.length
+    by_tap = gw.reshape(groups, rows // inner, len(grid.outer), inner, group_out)  # (G, Cg, outer, J, Og) view
     part = xp.empty((rows, group_out), dtype=gw.dtype)
-    for i, (phase, offset) in enumerate(outer):
+    for i, (phase, offset) in enumerate(grid.outer):
         for g in range(groups):
             gemm(folded[phase][g * rows:(g + 1) * rows, offset:offset + span], gy_runs[g].T, part, beta=0.0)
-            by_tap[g, :, i] += part.reshape(rows // len(inner), len(inner), group_out)
+            by_tap[g, :, i] += part.reshape(rows // inner, inner, group_out)
 
 
-def _shifted_add(g, w_folds, gy_runs, plan, samples, fold):
+def _shifted_add(g, w_folds, gy_runs, plan, samples, grid):
     """``∂xᵢ += Wᵢᵀ · gy`` for every outer tap and group, added by BLAS into the tap's window of ``g``.
 
     Unfolded, the windows are views of ``g`` itself; folded, they are windows of the folded
     rows' gradient, which `_Lowering.unfold` then adds back into ``g``.
     """
     outer_taps, groups, group_out, group_rows = w_folds.shape
-    outer, inner = plan.folding(fold)
-    span = samples * plan.length
-    if len(inner) == 1:
-        g_folded = plan.fold(g, samples, fold)
+    span = samples * grid.length
+    if grid.views:
+        g_folded = plan.fold(g, samples, grid)
     else:
-        width = span + max(offset for _, offset in outer)
-        g_folded = {phase: xp.zeros((groups * group_rows, width), dtype=g.dtype) for phase in {p for p, _ in outer}}
-    for i, (phase, offset) in enumerate(outer):
+        width = span + max(offset for _, offset in grid.outer)
+        g_folded = {phase: xp.zeros((groups * group_rows, width), dtype=g.dtype) for phase in {p for p, _ in grid.outer}}
+    for i, (phase, offset) in enumerate(grid.outer):
         for g_index in range(groups):
             gemm(w_folds[i, g_index].T, gy_runs[g_index],
                  g_folded[phase][g_index * group_rows:(g_index + 1) * group_rows, offset:offset + span], beta=1.0)
-    if len(inner) > 1:
-        plan.unfold(g_folded, g, fold)
+    if not grid.views:
+        plan.unfold(g_folded, g, samples, grid)
 
 
 def _per_sample(w_mat):
@@ -519,11 +563,11 @@ def _correlate(x, w_mat, b, plan, groups):
             xp.matmul(w_mat, _by_sample(cols, samples), out=_by_sample(block_runs, samples))  # (n, G, Og, run)
         else:
             xp.matmul(w_mat, cols, out=block_runs)                                 # (G, Og, n·run)
-    return _outputs(runs, b, plan, batch)
+    return _outputs(runs, b, plan, batch, plan.im2col_cell)
 
 
-def _outputs(runs, b, plan, batch):
-    """The true outputs of ``runs (O, N·run)`` as ``(N, O, *O)``, plus ``b`` when given.
+def _outputs(runs, b, plan, batch, cell):
+    """The true outputs of ``runs (O, N·∏cell)`` as ``(N, O, *O)``, plus ``b`` when given.
 
     A strided view of ``runs``, not a copy: copying the outputs out of the grid was up to a
     third of a layer's forward (a ResNet stem's 3.6 of 17.5 ms). Where the grid is larger
@@ -532,7 +576,7 @@ def _outputs(runs, b, plan, batch):
     cell unused: LeNet's unpadded 5×5 on 14×14 computes 196 positions for 100 outputs), the
     view would hold that waste for as long as the activation lives, so it is compacted.
     """
-    y = plan.valid(runs, batch).swapaxes(0, 1)                                     # (N, O, *O) view
+    y = plan.valid(runs, batch, cell).swapaxes(0, 1)                               # (N, O, *O) view
     bias = None if b is None else b.reshape(-1, *(1,) * len(plan.kernel))
     if runs.shape[1] > _GRID_WASTE * batch * math.prod(plan.out_size):
         out = xp.empty(y.shape, dtype=y.dtype)                                     # (N, O, *O), C order
