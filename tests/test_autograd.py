@@ -532,6 +532,10 @@ def test_leaf_gradients_never_share_memory():
     z = st.ones(2, 3, requires_grad=True)
     z.reshape(6).backward(numpy.arange(6.0, dtype=numpy.float32))
     assert z.grad.data.flags.writeable and z.grad.data.flags.c_contiguous
+    leaf = st.ones(3, requires_grad=True)                   # the caller's gradient reaches .grad directly
+    leaf.backward(upstream)
+    leaf.grad.data *= 10
+    numpy.testing.assert_array_equal(upstream, numpy.ones(3))
 
 
 def test_deep_graph_has_no_recursion_limit():

@@ -146,7 +146,9 @@ class Tensor:
                                    f"got shape {self.shape}; pass gradient=")
             g = xp.ones(self.shape, dtype=self.dtype)
         else:
-            g = _as_array(gradient, dtype=self.dtype)
+            # Not copied: backward functions never write into their upstream gradient, and a
+            # leaf's .grad is always a copy (engine._accumulate), so the caller's array is safe.
+            g = _as_array(gradient, dtype=self.dtype, copy=False)
             if g.shape != self.shape:
                 raise ValueError(f"backward: gradient has shape {g.shape}, expected {self.shape}")
         from striate.autograd.engine import run_backward
