@@ -233,8 +233,9 @@ def test_folded_forward_with_im2col_backward_matches_pytorch(case, monkeypatch):
 def test_outputs_view_the_grid_unless_it_wastes_space(shifted):
     rng = numpy.random.default_rng(7)
     x = rng.standard_normal((2, 16, 30, 29))
-    for kernel, padding, view in [(3, 1, True), (5, 0, False)]:   # cells 31×30 for 30×29 outputs; 30×29 for 26×25
-        w, b = rng.standard_normal((16, 16, kernel, kernel)), rng.standard_normal(16)
+    # 31×30 grid positions for 30×29 outputs: a view; 30×29 (shifted) or 28×29 (im2col) for 28×21: copied
+    for kernel, padding, view in [((3, 3), 1, True), ((3, 9), 0, False)]:
+        w, b = rng.standard_normal((16, 16, *kernel)), rng.standard_normal(16)
         y = compare(lambda x, w, b: conv_nd(x, w, b, padding=padding), lambda x, w, b: TF.conv2d(x, w, b, padding=padding),
                     [x, w, b], grad=(0, 1, 2), rtol=1e-10, atol=1e-10)
         assert y.grad_fn.shifted == shifted

@@ -58,14 +58,15 @@ _SHIFTED_BACKWARD_BLOCK_BYTES = 8 * 2**20
 _SHIFTED_MIN_CHANNELS = 16
 # From this many input channels (and up to 15), an ungrouped layer folds its last axis's taps
 # into the shifted products (LeNet's 6→16 forward+backward 3.9 → 3.1 ms); below it the
-# products are too thin again (1→6: weight gradient 1.73 → 2.25 ms, a 3-channel 7×7 stem 62 →
-# 70 ms forward+backward), so im2col stays.
+# products are too thin again in backward (1→6: weight gradient 1.73 → 2.25 ms, a 3-channel
+# 7×7 stem 62 → 70 ms forward+backward), so backward stays im2col (forward folds: `_shifted_fold`).
 _FOLDED_MIN_CHANNELS = 4
 # A layer's outputs are returned as a view of the products' grid while the grid holds at most
-# this many positions per output (see `_outputs`); beyond it they are copied out. At 1.5,
-# LeNet-5's first layer (900 grid positions for 784 outputs) kept its view and the batch-64
-# training step's peak memory rose from 10.5 to 11.3 MB (1.2× PyTorch's).
-_GRID_WASTE = 1.1
+# this many positions per output (see `_outputs`); beyond it they are copied out. Small maps
+# waste the most (ResNet-20's 8×8 at padding 1: 9×9 cells, 1.27; ResNet-18's 7×7: 1.31), and
+# their copy-out was 10–13 % of the forward (ResNet-20 64→64 4.33 → 3.78 ms without it);
+# LeNet's unpadded 6→16 (14×10 positions per 10×10 outputs, 1.4) is compacted.
+_GRID_WASTE = 1.35
 
 
 class _Lowering:
@@ -571,10 +572,10 @@ def _outputs(runs, b, plan, batch, cell):
 
     A strided view of ``runs``, not a copy: copying the outputs out of the grid was up to a
     third of a layer's forward (a ResNet stem's 3.6 of 17.5 ms). Where the grid is larger
-    than the outputs by more than `_GRID_WASTE` (small maps, whose shared padding is a larger
-    part of each cell; a kernel wider than the padding, which leaves rows and columns of every
-    cell unused: LeNet's unpadded 5×5 on 14×14 computes 196 positions for 100 outputs), the
-    view would hold that waste for as long as the activation lives, so it is compacted.
+    than the outputs by more than `_GRID_WASTE` (a kernel wider than the padding leaves rows
+    of every cell unused: LeNet's unpadded 5×5 on 14×14 computes 14×10 positions for 10×10
+    outputs), the view would hold that waste for as long as the activation lives, so it is
+    compacted.
     """
     y = plan.valid(runs, batch, cell).swapaxes(0, 1)                               # (N, O, *O) view
     bias = None if b is None else b.reshape(-1, *(1,) * len(plan.kernel))
