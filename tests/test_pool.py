@@ -148,6 +148,21 @@ def test_adaptive_pool_matches_torch(family, n, index):
 
 
 @pytest.mark.parametrize("n", RANKS)
+@pytest.mark.parametrize("layout", ["contiguous", "channel-major view"])
+def test_global_average_pool_matches_torch(n, layout):
+    """Output size 1 everywhere (a classifier head) is one mean over all spatial axes, NaN and Inf kept per channel."""
+    rng = numpy.random.default_rng(50 + n)
+    x = rng.standard_normal((3, 4) + (9, 7, 5)[:n]).astype(numpy.float32)
+    x[1, 2].flat[3], x[2, 0].flat[0] = numpy.inf, numpy.nan
+    if layout == "channel-major view":               # how a convolution's output can lie in memory
+        x = numpy.ascontiguousarray(x.swapaxes(0, 1)).swapaxes(0, 1)
+    compare(lambda t: striate_op("adaptive_avg_pool", n)(t, 1), lambda t: torch_op("adaptive_avg_pool", n)(t, 1),
+            [x], grad=(0,))
+    x64 = st.tensor(rng.standard_normal((2, 3) + (4, 3, 2)[:n]), requires_grad=True)
+    assert st.gradcheck(lambda t: striate_op("adaptive_avg_pool", n)(t, 1), (x64,))
+
+
+@pytest.mark.parametrize("n", RANKS)
 @pytest.mark.parametrize("family", ["max_pool", "min_pool"])
 @pytest.mark.parametrize("index", range(SAMPLES))
 def test_max_min_pool_without_gradient_match_torch(family, n, index):
