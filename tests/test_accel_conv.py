@@ -50,6 +50,18 @@ def lowering(request, monkeypatch):
     return fold
 
 
+def compare_case(case):
+    """One of CASES, with seeded float64 data and a bias, against PyTorch: forward and all three gradients."""
+    n, size, channels, out_channels, kernel, stride, padding, dilation, groups = case
+    rng = numpy.random.default_rng(sum(size) + channels)
+    x = rng.standard_normal((3, channels, *size))
+    w = rng.standard_normal((out_channels, channels // groups, *kernel))
+    b = rng.standard_normal(out_channels)
+    return compare(lambda x, w, b: conv_nd(x, w, b, stride, padding, dilation, groups),
+                   lambda x, w, b: TORCH[n](x, w, b, stride, padding, dilation, groups),
+                   [x, w, b], grad=(0, 1, 2), rtol=1e-10, atol=1e-10)
+
+
 @pytest.fixture(params=["single product", "per sample"])
 def product(request, monkeypatch):
     monkeypatch.setattr(conv_module, "_per_sample", lambda w_mat: request.param == "per sample")
@@ -75,15 +87,9 @@ def input_gradient(request, monkeypatch):
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c[0]}d-k{c[4]}-s{c[5]}-p{c[6]}-d{c[7]}-g{c[8]}")
 def test_every_lowering_matches_pytorch(case, product, input_gradient):
-    n, size, channels, out_channels, kernel, stride, padding, dilation, groups = case
-    rng = numpy.random.default_rng(sum(size) + channels)
-    x = rng.standard_normal((3, channels, *size))
-    w = rng.standard_normal((out_channels, channels // groups, *kernel))
-    b = rng.standard_normal(out_channels)
-    compare(lambda x, w, b: conv_nd(x, w, b, stride, padding, dilation, groups),
-            lambda x, w, b: TORCH[n](x, w, b, stride, padding, dilation, groups),
-            [x, w, b], grad=(0, 1, 2), rtol=1e-10, atol=1e-10)
+    compare_case(case)
     path, calls = input_gradient
+    _, _, _, _, kernel, stride, padding, dilation, _ = case
     applies = all(s == 1 for s in stride) and all(p <= (k - 1) * d for p, k, d in zip(padding, kernel, dilation))
     assert path == "scatter" or calls == [applies]
 
@@ -146,14 +152,7 @@ FOLDED_CASES = [pytest.param(case, fold, marks=pytest.mark.shifted(fold=fold),
 def test_shifted_products_match_pytorch(case, fold, block_bytes, monkeypatch):
     monkeypatch.setattr(conv_module, "_SHIFTED_BLOCK_BYTES", block_bytes)
     monkeypatch.setattr(conv_module, "_SHIFTED_BACKWARD_BLOCK_BYTES", block_bytes)
-    n, size, channels, out_channels, kernel, stride, padding, dilation, groups = case
-    rng = numpy.random.default_rng(sum(size) + channels)
-    x = rng.standard_normal((3, channels, *size))
-    w = rng.standard_normal((out_channels, channels // groups, *kernel))
-    b = rng.standard_normal(out_channels)
-    y = compare(lambda x, w, b: conv_nd(x, w, b, stride, padding, dilation, groups),
-                lambda x, w, b: TORCH[n](x, w, b, stride, padding, dilation, groups),
-                [x, w, b], grad=(0, 1, 2), rtol=1e-10, atol=1e-10)
+    y = compare_case(case)
     assert y.grad_fn.shifted and y.grad_fn.fold == fold
 
 
@@ -217,14 +216,7 @@ def test_which_lowering_each_layer_gets(monkeypatch):
 def test_folded_forward_with_im2col_backward_matches_pytorch(case, monkeypatch):
     # What 1–3-channel layers get: forward folded along the last axis, backward with im2col.
     monkeypatch.setattr(conv_module, "_shifted_fold", lambda i, o, g, forward=False: 1 if forward else None)
-    n, size, channels, out_channels, kernel, stride, padding, dilation, groups = case
-    rng = numpy.random.default_rng(sum(size) + channels)
-    x = rng.standard_normal((3, channels, *size))
-    w = rng.standard_normal((out_channels, channels // groups, *kernel))
-    b = rng.standard_normal(out_channels)
-    y = compare(lambda x, w, b: conv_nd(x, w, b, stride, padding, dilation, groups),
-                lambda x, w, b: TORCH[n](x, w, b, stride, padding, dilation, groups),
-                [x, w, b], grad=(0, 1, 2), rtol=1e-10, atol=1e-10)
+    y = compare_case(case)
     assert not y.grad_fn.shifted
 
 
