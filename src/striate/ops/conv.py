@@ -111,6 +111,7 @@ class _Lowering:
             self.taps.append((sum(r % s * q for r, s, q in zip(reach, stride, phase_pitch)),
                               sum(r // s * p for r, s, p in zip(reach, stride, pitch))))
         self.tail = max(offset for _, offset in self.taps)
+        self._grids = {}                                                          # (fold, compact) → _Grid
 
     def _phase_slices(self):
         """Per phase ``r``: the input samples it holds and where they sit in a cell.
@@ -184,7 +185,14 @@ class _Lowering:
         keeps only its ``O`` output positions there, not the cell's ``P`` (LeNet's unpadded
         5×5 on 14×14 computes 14×10 positions, not 14×14), and the outer taps' offsets count
         in that grid. The inner taps keep their offsets in the phase arrays, which `fold` reads.
+        Each grid is built once per lowering: every call of a layer asks for the same ones.
         """
+        key = (fold, compact and fold > 0)
+        if key not in self._grids:
+            self._grids[key] = self._grid(fold, compact)
+        return self._grids[key]
+
+    def _grid(self, fold, compact):
         n, inner = len(self.kernel), math.prod(self.kernel[len(self.kernel) - fold:])
         if not (compact and fold):
             return _Grid(self.cell, self.length, self.taps[::inner], self.taps[:inner], fold, inner == 1)
