@@ -19,6 +19,11 @@ def spatial_layout(n):
     return _LAYOUTS.get(n, f"(N, C, {n} spatial dims)")
 
 
+def einsum_layout(ndim):
+    """einsum's subscripts for an ``ndim``-dimensional ``(N, C, *D)`` array: ``"nc"`` and a letter per spatial axis."""
+    return "nc" + "defghijklmopqrstuvwxyz"[:ndim - 2]
+
+
 def expect_spatial_input(input, n, op):
     """Check ``input`` has ``n`` spatial dims, batched ``(N, C, *D)`` or unbatched ``(C, *D)``.
 

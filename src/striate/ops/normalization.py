@@ -4,7 +4,7 @@ import numbers
 from striate._backend import xp
 from striate.autograd.function import Function
 from striate.autograd.tensor import Tensor
-from striate.ops._validate import as_tensor, expect_float
+from striate.ops._validate import as_tensor, einsum_layout, expect_float
 
 
 class BatchNorm(Function):
@@ -22,7 +22,7 @@ class BatchNorm(Function):
         c = x.shape[1]
         count = x.size // c
         per_channel = (c,) + (1,) * (x.ndim - 2)                   # broadcasts over (N, C, *D)
-        axes = "nc" + "defghijklm"[:x.ndim - 2]                    # einsum's names for (N, C, *D)
+        axes = einsum_layout(x.ndim)
         total, dot = f"{axes}->c", f"{axes},{axes}->c"
         gamma = xp.ones(c, x.dtype) if gamma is None else gamma.astype(x.dtype, copy=False)
         if training:

@@ -22,7 +22,7 @@ from striate.autograd.grad_mode import is_grad_enabled
 from striate.autograd.tensor import Tensor
 from striate.kernels.sizes import check_non_negative, check_positive, ntuple, pool_output_size, window_span
 from striate.kernels.windows import crop_spatial, fold, pad_spatial, sliding_windows
-from striate.ops._validate import expect_float, expect_spatial_input, spatial_layout
+from striate.ops._validate import einsum_layout, expect_float, expect_spatial_input, spatial_layout
 
 
 # ----- where the windows lie ----------------------------------------------------------------
@@ -371,7 +371,8 @@ class _Contract(Function):
         self.single_bin = x.size > 0 and all(m.shape[0] == 1 for m in matrices)
         if self.single_bin:
             count = x.dtype.type(math.prod(x.shape[2:]))
-            return (xp.einsum(f"nc{_AXES[:x.ndim - 2]}->nc", x) / count).reshape(x.shape[:2] + (1,) * (x.ndim - 2))
+            means = xp.einsum(f"{einsum_layout(x.ndim)}->nc", x) / count                 # (N, C)
+            return means.reshape(x.shape[:2] + (1,) * (x.ndim - 2))
         for axis, (start, end) in enumerate(bins, start=2):
             x = _bin_means(x, axis, start, end)
         return xp.ascontiguousarray(x)
@@ -382,9 +383,6 @@ class _Contract(Function):
             gx[...] = gy / gy.dtype.type(math.prod(self.shape[2:]))                  # broadcast over (*D)
             return gx
         return _along_spatial_axes(gy, [m.T for m in self.matrices])
-
-
-_AXES = "defghijklm"                        # einsum's names for spatial axes
 
 
 def _along_spatial_axes(x, matrices):
