@@ -107,3 +107,31 @@ def test_numpy_only_switch_turns_blas_off_and_convolution_still_works():
                          env={**os.environ, "STRIATE_NUMPY_ONLY": "1"})
     # All-ones: an interior output sums 16·9 ones; a corner input feeds 4 outputs of each of 16 filters.
     assert out.stdout.split() == ["False", "False", "144.0", "64.0"]
+
+
+@needs_gemm
+@pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
+@pytest.mark.parametrize("layout", ["contiguous", "rows of a wider array", "one row", "one column"])
+def test_transpose_matches_numpy(dtype, layout, rng):
+    big = rng.standard_normal((70, 90)).astype(dtype)
+    a = {"contiguous": big[:50].copy(), "rows of a wider array": big[3:60, 5:48],
+         "one row": big[4:5, 2:80], "one column": big[:, 7:8]}[layout]
+    out = numpy.full(a.shape[::-1], numpy.nan, dtype=dtype)
+    _blas.transpose(a, out)
+    numpy.testing.assert_array_equal(out, a.T)
+
+
+@needs_gemm
+@pytest.mark.parametrize("bad, message", [
+    (lambda big: (big[:, :8:2], numpy.zeros((4, 20))), "transpose: a .* is not a matrix BLAS reads in place"),
+    (lambda big: (big[:8, :5].T, numpy.zeros((8, 5))), "must be row-major"),
+    (lambda big: (big[:5, :8], numpy.zeros((5, 8)).T), "must be row-major"),
+    (lambda big: (big[:5, :8], numpy.zeros((5, 8))), "transpose's shape"),
+    (lambda big: (big[:5, :8], numpy.zeros((8, 5), numpy.float32)), "dtypes"),
+    (lambda big: (big[:5, :8].astype(int), numpy.zeros((8, 5), int)), "dtypes"),
+    (lambda big: (big[:5, :8], numpy.broadcast_to(numpy.zeros(5), (8, 5))), "read-only"),
+], ids=["every other column", "a transposed input", "a transposed output", "shape", "mixed dtypes", "integers", "read-only output"])
+def test_transpose_refuses_what_blas_cannot_take(bad, message, rng):
+    a, out = bad(rng.standard_normal((20, 20)))
+    with pytest.raises(ValueError, match=message):
+        _blas.transpose(a, out)
