@@ -204,7 +204,7 @@ def test_which_lowering_each_layer_gets(monkeypatch):
         assert {choose(16, 16, 1), choose(1, 6, 1), choose(1, 1, 32)} == {None}
         return
     assert choose(16, 16, 1) == 0 and choose(64, 64, 2) == 0       # wide groups: plain shifted products
-    assert choose(6, 16, 1) == 1 and choose(4, 2, 1) == 1          # 4–15 channels: the last axis folded
+    assert choose(6, 16, 1) == 1 and choose(4, 2, 1) == 1          # 4–15 channels: the first axis folded
     assert choose(1, 6, 1) is None and choose(3, 64, 1) is None     # images and signals: im2col ...
     assert choose(1, 6, 1, forward=True) == 1 == choose(3, 64, 1, forward=True)   # ... but folded forward
     assert choose(1, 1, 32) is None and choose(8, 8, 4) is None     # narrow groups: im2col
@@ -214,7 +214,7 @@ def test_which_lowering_each_layer_gets(monkeypatch):
 @needs_gemm
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c[0]}d-k{c[4]}-s{c[5]}-p{c[6]}-d{c[7]}-g{c[8]}")
 def test_folded_forward_with_im2col_backward_matches_pytorch(case, monkeypatch):
-    # What 1–3-channel layers get: forward folded along the last axis, backward with im2col.
+    # What 1–3-channel layers get: forward folded along the first axis, backward with im2col.
     monkeypatch.setattr(conv_module, "_shifted_fold", lambda i, o, g, forward=False: 1 if forward else None)
     y = compare_case(case)
     assert not y.grad_fn.shifted

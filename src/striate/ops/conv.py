@@ -11,18 +11,18 @@ Two lowerings use it, chosen per layer (`_shifted_fold`):
 - **shifted products** ``y = Σₖ Wₖ · xₖ``, one matrix product per tap added in place by BLAS
   itself (``C += A·B``, reached through `striate._blas`): no columns at all. Used for groups of
   at least 16 channels in and out, wherever NumPy's BLAS is reachable. For 4–15 channels the
-  taps of the last axis are first *folded* into the rows (a copy per such tap), so each
-  product is ``K_last`` times wider and there are ``K_last`` times fewer.
+  taps of the first axis are first *folded* into the rows (a copy per such tap), so each
+  product is ``K₁`` times wider and there are ``K₁`` times fewer.
 - **im2col**: the taps' windows copied into columns and multiplied in one product per group
   (one per sample when the weight is tiny). Pure NumPy; used for depthwise and narrow groups,
-  the backward of 1–3 input channels (images, signals; their forward folds the last axis),
+  the backward of 1–3 input channels (images, signals; their forward folds the first axis),
   and everywhere when BLAS is not reachable.
 
 Either way the outputs are returned as a strided view of the products' grid (`_outputs`).
 
 Backward reuses the layout. The weight gradient is ``(cols · gyᵀ)ᵀ``: over all columns with
 im2col, and with shifted products one such product per tap of the other axes, over the rows
-folded along the last axis. The input gradient is, with shifted products, ``Wₖᵀ · gy``
+folded along the first axis. The input gradient is, with shifted products, ``Wₖᵀ · gy``
 accumulated by BLAS into each tap's window;
 with im2col, at stride 1 the transposed convolution of ``gy`` through the same forward
 lowering, and otherwise ``Wᵀ · gy`` added back tap by tap onto the phase arrays.
@@ -48,7 +48,7 @@ _PADDING_MODES = ("valid", "same", "full")
 _BLOCK_BYTES = 2 * 2**20
 
 # Shifted products hold only input- and output-sized arrays per block in forward (no
-# columns), and in backward the rows folded along the last axis (a K_last-fold copy of the
+# columns), and in backward the rows folded along the first axis (a K₁-fold copy of the
 # input) for the weight gradient. Measured best of 1–32 MB.
 _SHIFTED_BLOCK_BYTES = 16 * 2**20
 _SHIFTED_BACKWARD_BLOCK_BYTES = 8 * 2**20
@@ -56,7 +56,7 @@ _SHIFTED_BACKWARD_BLOCK_BYTES = 8 * 2**20
 # (measured unfolded against im2col: LeNet's 6→16 no faster, 1→6 and a 3-channel stem 2×
 # slower, 8-channel groups 1.15× slower).
 _SHIFTED_MIN_CHANNELS = 16
-# From this many input channels (and up to 15), an ungrouped layer folds its last axis's taps
+# From this many input channels (and up to 15), an ungrouped layer folds its first axis's taps
 # into the shifted products (LeNet's 6→16 forward+backward 3.9 → 3.1 ms); below it the
 # products are too thin again in backward (1→6: weight gradient 1.73 → 2.25 ms, a 3-channel
 # 7×7 stem 62 → 70 ms forward+backward), so backward stays im2col (forward folds: `_shifted_fold`).
@@ -183,14 +183,17 @@ class _Lowering:
             self._windows(g, phase, offset, batch, gcols.shape[-1])[...] += gcols[:, i]
 
     def grid(self, fold, compact=True):
-        """Where shifted products that fold the last ``fold`` axes' taps into rows compute (a `_Grid`).
+        """Where shifted products that fold the first ``fold`` axes' taps into rows compute (a `_Grid`).
 
-        Taps run row-major over the axes, so tap ``i·J + j`` is outer tap ``i`` (a shift: the
-        tap over the other axes) combined with inner tap ``j`` (one of the ``J`` taps over the
-        last ``fold`` axes). Nothing shifts along a folded axis, so with ``compact`` the grid
-        keeps only its ``O`` output positions there, not the cell's ``P`` (LeNet's unpadded
-        5×5 on 14×14 computes 14×10 positions, not 14×14), and the outer taps' offsets count
-        in that grid. The inner taps keep their offsets in the phase arrays, which `fold` reads.
+        Taps run row-major over the axes, so tap ``j·I + i`` is inner tap ``j`` (one of the
+        ``J`` taps over the first ``fold`` axes) combined with outer tap ``i`` (a shift: one of
+        the ``I`` taps over the other axes). Nothing shifts along a folded axis, so with
+        ``compact`` the grid keeps only its ``O`` output positions there, not the cell's ``P``
+        (LeNet's unpadded 5×5 on 14×14 computes 10×14 positions, not 14×14). The other axes
+        keep the cell, so the outer taps' offsets are the same in the grid as in the phase
+        arrays, and the inner taps keep theirs in the phase arrays, which `fold` reads.
+        Folding the first axes rather than the last makes each inner tap's copy a run of whole
+        rows (LeNet's 6 → 16: 47 µs, against 133 µs in runs of 10 folding the last).
         Each grid is built once per lowering: every call of a layer asks for the same ones.
         """
         key = (fold, compact and fold > 0)
@@ -199,34 +202,26 @@ class _Lowering:
         return self._grids[key]
 
     def _grid(self, fold, compact):
-        n, inner = len(self.kernel), math.prod(self.kernel[len(self.kernel) - fold:])
-        if not (compact and fold):
-            return _Grid(self.cell, self.length, self.taps[::inner], self.taps[:inner], fold, inner == 1)
-        cell = self.cell[:n - fold] + self.out_size[n - fold:]
-        pitch = [math.prod(cell[d + 1:]) for d in range(n - fold)]
-        shifts = itertools.product(*(range(k) for k in self.kernel[:n - fold]))
-        outer = [(phase, sum(t * dil // s * p for t, dil, s, p in zip(tap, self.dilation, self.stride, pitch)))
-                 for (phase, _), tap in zip(self.taps[::inner], shifts)]
-        return _Grid(cell, math.prod(cell), outer, self.taps[:inner], fold, inner == 1 and cell == self.cell)
+        outer_taps = math.prod(self.kernel[fold:])
+        outer, inner = self.taps[:outer_taps], self.taps[::outer_taps]
+        cell = self.out_size[:fold] + self.cell[fold:] if compact else self.cell
+        return _Grid(cell, math.prod(cell), outer, inner, fold, len(inner) == 1 and cell == self.cell)
 
     def _inner_window(self, image, offset, batch, grid):
-        """An inner tap's values at every grid position: a ``(C, n·∏P_outer, *cell_folded)`` view of ``image (C, n·∏P + tail)``.
+        """An inner tap's values at every grid position: a ``(C, n, *grid.cell)`` view of ``image (C, n·∏P + tail)``.
 
         The tap's run of the flat phase array, cut into cells and kept along the folded axes
         only at the grid's positions. A read past a cell's end runs on into the next cell's
         leading zeros, as every tap's read does (see the class docstring).
         """
-        outer_axes = len(self.kernel) - grid.fold
         run = image[:, offset:offset + batch * self.length]                          # in bounds: offset ≤ tail
-        cells = run.reshape(run.shape[0], batch * math.prod(self.cell[:outer_axes]), *self.cell[outer_axes:])
-        return cells[(slice(None), slice(None)) + tuple(slice(0, c) for c in grid.cell[outer_axes:])]
+        cells = run.reshape(run.shape[0], batch, *self.cell)
+        return cells[(slice(None), slice(None)) + tuple(slice(0, c) for c in grid.cell)]
 
     @staticmethod
     def _on_grid(row, batch, grid):
-        """``row (C, n·grid.length + reach)``'s grid positions as ``(C, n·∏P_outer, *cell_folded)``, a view."""
-        outer_axes = len(grid.cell) - grid.fold
-        return row[:, :batch * grid.length].reshape(row.shape[0], batch * math.prod(grid.cell[:outer_axes]),
-                                                    *grid.cell[outer_axes:])
+        """``row (C, n·grid.length + reach)``'s grid positions as ``(C, n, *grid.cell)``, a view."""
+        return row[:, :batch * grid.length].reshape(row.shape[0], batch, *grid.cell)
 
     def fold(self, images, batch, grid, ones=False):
         """``images`` with every inner tap's values stacked as rows: ``{outer phase: (C·J, n·grid.length + reach)}``.
@@ -363,10 +358,10 @@ class ConvND(Function):
         run = math.prod(cell)
         if self.shifted:
             # Per sample: the phase arrays and (folded) gradient rows for ∂x; the phase arrays
-            # and the rows folded over the last axis for ∂W; the upstream gradient.
+            # and the rows folded over the first axis for ∂W; the upstream gradient.
             folded = len(grid.inner) * plan.phases if self.fold else 0
             per_block = (channels * (plan.phases + folded) * scatter
-                         + channels * (plan.phases + plan.kernel[-1] * plan.phases) * need_w + out_channels) * run
+                         + channels * (plan.phases + plan.kernel[0] * plan.phases) * need_w + out_channels) * run
             blocks = _blocks(batch, per_block * gy.itemsize, _SHIFTED_BACKWARD_BLOCK_BYTES)
         else:
             blocks = _blocks(batch, channels * len(plan.taps) * run * gy.itemsize)
@@ -378,8 +373,8 @@ class ConvND(Function):
             plan.valid(gy_runs, samples, cell)[...] = gy_block.swapaxes(0, 1)
             gy_runs = gy_runs.reshape(groups, group_out, -1)                       # (G, Og, n·run)
             if need_w and self.shifted:
-                # Folded over the last axis even when the forward is not: K_last-times-wider
-                # outputs than per tap, and a K_last-fold copy instead of full columns (∏K-fold).
+                # Folded over the first axis even when the forward is not: K₁-times-wider
+                # outputs than per tap, and a K₁-fold copy instead of full columns (∏K-fold).
                 _folded_weight_gradient(gw, self.x[block], gy_runs, plan, samples, self.fold)
             elif need_w:
                 cols = plan.columns(plan.split(self.x[block]), samples, groups)    # (G, Cg·∏K, n·run)
@@ -444,15 +439,15 @@ def _shifted_fold(group_in, group_out, groups, forward=False):
     Returns the number of trailing axes whose taps are folded into the products' inner
     dimension (`_Lowering.fold`), or None for im2col. Only where BLAS's accumulating product
     is reachable (`striate._blas`). Groups of 16 channels or more in and out fold nothing: a
-    tap's product is wide enough. 4 to 15 input channels fold the last axis's taps (LeNet's
+    tap's product is wide enough. 4 to 15 input channels fold the first axis's taps (LeNet's
     6 → 16 then multiplies 30-wide rows, not 6-wide). Grouped layers with few channels
     (depthwise) stay with im2col, whose per-sample products suit them better.
 
-    Fewer input channels (images, signals: 1 or 3) fold the last axis in the ``forward`` only:
-    a K_last-fold copy of the input instead of im2col's ∏K-fold was faster (same process,
+    Fewer input channels (images, signals: 1 or 3) fold the first axis in the ``forward`` only:
+    a K₁-fold copy of the input instead of im2col's ∏K-fold was faster (same process,
     median of 7: LeNet's 1 → 6 0.62 → 0.47 ms, a 3-channel 3-D layer 8.1 → 6.5 ms, a 1 → 32
     signal 0.93 → 0.77 ms, a 7×7 stem equal), while its weight gradient, per outer tap with a
-    tiny ``(C·K_last × O)`` output, was slower than im2col's (forward+backward: the 3-D layer
+    tiny ``(C·K₁ × O)`` output, was slower than im2col's (forward+backward: the 3-D layer
     37 → 49 ms, the stem 64 → 82 ms), so backward keeps im2col there.
     """
     if not GEMM_AVAILABLE:
@@ -465,9 +460,12 @@ def _shifted_fold(group_in, group_out, groups, forward=False):
 
 
 def _weight_folds(w, groups, inner):
-    """``w (O, Cg, *K)`` as one ``(Og, Cg·J)`` matrix per outer tap and group: ``(∏K / J, G, Og, Cg·J)``."""
-    out_channels, group_in = w.shape[:2]
-    w = swapped(w.reshape(out_channels * group_in, -1, len(inner)), 0)             # (outer, O·Cg, J)
+    """``w (O, Cg, *K)`` as one ``(Og, Cg·J)`` matrix per outer tap and group: ``(∏K / J, G, Og, Cg·J)``.
+
+    The inner taps lead ``K`` (`_Lowering.grid`), so ``(O·Cg·J, outer)`` is transposed as one matrix.
+    """
+    out_channels = w.shape[0]
+    w = swapped(w.reshape(-1, math.prod(w.shape[2:]) // len(inner), 1), 0)       # (outer, O·Cg·J, 1)
     return w.reshape(w.shape[0], groups, out_channels // groups, -1)
 
 
@@ -511,11 +509,11 @@ def _shifted_correlate(x, w_folds, b, plan, fold):
 def _folded_weight_gradient(gw, x, gy_runs, plan, samples, fold):
     """``∂Wᵢ += xᵢ · gyᵀ`` per outer tap from the input's folded rows, into ``gw (G, Cg·∏K, Og)``.
 
-    The rows are folded along the last axis at least (``fold`` axes when the layer folds
+    The rows are folded along the first axis at least (``fold`` axes when the layer folds
     more), on the grid of ``gy_runs``: the layer's own. Folded, each product's output is
     ``(Cg·J × Og)``: J times wider than one tap's, which BLAS runs 1.1–2.4× faster (measured
     against per-tap products), and no full columns are built: the block keeps only its rows
-    folded along the last axis (a K_last-fold copy of the input, not ∏K-fold), which keeps a
+    folded along the first axis (a K₁-fold copy of the input, not ∏K-fold), which keeps a
     small network's step within the memory of the im2col path (LeNet-5 b64: 10.4 MB against
     12.8 MB with columns).
     """
@@ -524,12 +522,12 @@ def _folded_weight_gradient(gw, x, gy_runs, plan, samples, fold):
     inner = len(grid.inner)
     rows = x.shape[1] // groups * inner                                            # Cg·J
     folded, span = plan.fold(plan.split(x), samples, grid), samples * grid.length
-    by_tap = gw.reshape(groups, rows // inner, len(grid.outer), inner, group_out)  # (G, Cg, outer, J, Og) view
+    by_tap = gw.reshape(groups, rows // inner, inner, len(grid.outer), group_out)  # (G, Cg, J, outer, Og) view
     part = xp.empty((rows, group_out), dtype=gw.dtype)
     for i, (phase, offset) in enumerate(grid.outer):
         for g in range(groups):
             gemm(folded[phase][g * rows:(g + 1) * rows, offset:offset + span], gy_runs[g].T, part, beta=0.0)
-            by_tap[g, :, i] += part.reshape(rows // inner, inner, group_out)
+            by_tap[g, :, :, i] += part.reshape(rows // inner, inner, group_out)
 
 
 def _shifted_add(g, w_folds, gy_runs, plan, samples, grid):
