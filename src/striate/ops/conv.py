@@ -143,12 +143,22 @@ class _Lowering:
         row a bias is multiplied by inside a product (see `_shifted_correlate`).
         """
         batch, channels = x.shape[:2]
-        images = xp.zeros((self.phases, channels + ones, batch * self.length + self.tail), dtype=x.dtype)
-        if ones:
-            images[:, channels] = 1
+        # At stride 1 only the padding is zeroed, slab by slab along each axis, before the data
+        # is copied in: zeroing the whole array first is a pass more (1-D 64 → 64: 0.95 →
+        # 0.66 ms). Phases of a stride leave many one-sample gaps, which were slower that way.
+        strided = self.phases > 1
+        shape = (self.phases, channels + ones, batch * self.length + self.tail)
+        images = xp.zeros(shape, dtype=x.dtype) if strided else xp.empty(shape, dtype=x.dtype)
+        images[:, channels:] = 1
+        images[:, :channels, batch * self.length:] = 0
         cells, x = self._cells(images[:, :channels], batch), x.swapaxes(0, 1)     # x: (C, n, *D) view
         for phase, source, target in self._phase_slices():
-            cells[phase + (slice(None), slice(None)) + target] = x[(Ellipsis,) + source]
+            cell = cells[phase]
+            for axis, kept in enumerate(target if not strided else ()):
+                lead = (slice(None),) * (2 + axis)
+                cell[lead + (slice(0, kept.start),)] = 0
+                cell[lead + (slice(kept.stop, None),)] = 0
+            cell[(slice(None), slice(None)) + target] = x[(Ellipsis,) + source]
         return images
 
     def merge(self, g, gx):
