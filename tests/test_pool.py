@@ -192,6 +192,29 @@ def test_ties_pick_the_first_extreme_as_torch(family):
     numpy.testing.assert_array_equal(indices.data, expected.numpy())
 
 
+@pytest.mark.parametrize("family", ["max_pool", "min_pool"])
+@pytest.mark.parametrize("n, size, kernel", [
+    (1, (9,), (2,)), (1, (12,), (4,)),
+    (2, (8, 9), (2, 2)), (2, (7, 10), (3, 2)), (2, (6, 9), (1, 3)), (2, (9, 4), (2, 1)),
+    (3, (4, 6, 5), (2, 2, 2)), (3, (5, 4, 7), (2, 1, 3)),
+], ids=lambda v: "x".join(map(str, v)) if isinstance(v, tuple) else str(v))
+@pytest.mark.parametrize("layout", ["contiguous", "channel-major view"])
+def test_non_overlapping_windows_with_ties_as_torch(family, n, size, kernel, layout):
+    """Windows that tile the input (stride = kernel, the usual pool) are reduced one axis at a
+    time: with many equal values the first extreme in PyTorch's scan order still wins and alone
+    gets the gradient, including 1-wide axes and inputs the windows do not cover to the end."""
+    x = numpy.random.default_rng(sum(size)).integers(0, 3, (2, 3) + size).astype(numpy.float32)
+    if layout == "channel-major view":               # how a convolution's output can lie in memory
+        x = numpy.ascontiguousarray(x.swapaxes(0, 1)).swapaxes(0, 1)
+    ours, ref = striate_op(family, n), torch_op(family, n)
+    compare(lambda t: ours(t, kernel), lambda t: ref(t, kernel), [x], grad=(0,))
+    out, indices = ours(st.tensor(x), kernel, return_indices=True)
+    expected, expected_indices = ref(to_torch(x), kernel, return_indices=True)
+    numpy.testing.assert_array_equal(indices.data, expected_indices.numpy())
+    with st.no_grad():
+        numpy.testing.assert_array_equal(ours(st.tensor(x), kernel).data, expected.numpy())
+
+
 @pytest.mark.parametrize("special", [-numpy.inf, numpy.inf, numpy.nan])
 @pytest.mark.parametrize("family", ["max_pool", "min_pool", "adaptive_max_pool"])
 def test_infinities_and_nans_as_torch(family, special):

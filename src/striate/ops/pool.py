@@ -252,21 +252,51 @@ def _tile_view(x, kernel, out):
     return tiles.transpose(0, 1, *range(2, 2 + 2 * n, 2), *range(3, 3 + 2 * n, 2))  # (N, C, *O, *K)
 
 
-def _choose_in_tiles(x, windows, largest):
-    """The max (or min) ``(N, C, *O)`` of every non-overlapping window, or None when one is NaN.
+def _covered(x, kernel, out):
+    """The part of ``x (N, C, *D)`` that non-overlapping windows cover, ``(N, C, *(O·K))``, a view."""
+    return x[(Ellipsis,) + tuple(slice(0, o * k) for o, k in zip(out, kernel))]
 
-    A running extreme over the taps' strided views, a few passes over the input. Which tap won
-    (the first extreme, as in PyTorch's scan) is only worked out when needed, by `_winning_tap`.
-    A NaN makes PyTorch pick the last NaN instead, so then this returns None and the general
-    scan decides.
+
+def _split_axis(x, axis, out, k):
+    """``x`` with ``axis`` (of length ``out·k``) split into ``(out, k)``: a view."""
+    return x.reshape(x.shape[:axis] + (out, k) + x.shape[axis + 1:])
+
+
+def _choose_in_tiles(x, windows, largest, choices=True):
+    """``(extremes, choices)`` of the non-overlapping windows of ``x``, or None when one is NaN.
+
+    One axis at a time, the last first: along it each window's ``K_d`` taps are compared in
+    order (a strictly better tap wins, so the first extreme does), which halves a 2×2 pool's
+    data at every stage and reads long runs, instead of ``∏K`` strided passes over short ones.
+    The first extreme of the whole window in PyTorch's row-major scan is the first along the
+    first axis of the first along the second, and so on: exactly what the stages pick.
+
+    ``choices[d]`` (uint8, or None for a 1-wide axis) holds the winning tap along axis ``d``
+    at every position of that stage: the input covered up to axis ``d``, reduced after it.
+    `_Chosen` walks them back to route the gradient; with ``choices=False`` (inference) they
+    are not kept. A NaN makes PyTorch pick the last NaN instead, so then this returns None
+    and the general scan decides.
     """
-    tiles = _tile_view(x, windows.kernel, windows.out)               # (N, C, *O, *K) view
-    taps = itertools.product(*(range(k) for k in windows.kernel))
-    extreme = xp.maximum if largest else xp.minimum
-    best = tiles[(Ellipsis,) + next(taps)].copy()
-    for tap in taps:
-        extreme(best, tiles[(Ellipsis,) + tap], out=best)
-    return None if xp.isnan(best).any() else best
+    better, extreme = (xp.greater, xp.maximum) if largest else (xp.less, xp.minimum)
+    values, kept = _covered(x, windows.kernel, windows.out), []
+    for axis in reversed(range(2, x.ndim)):
+        k, out = windows.kernel[axis - 2], windows.out[axis - 2]
+        tiles = _split_axis(values, axis, out, k)
+        tap = [tiles[(slice(None),) * (axis + 1) + (t,)] for t in range(k)]
+        if k == 1:
+            values, which = tap[0], None
+        else:
+            which = better(tap[1], tap[0]).view(xp.uint8) if choices else None
+            values = extreme(tap[0], tap[1])
+            for t in range(2, k):
+                if choices:   # taps come in order: the last win is the largest, a running maximum
+                    xp.maximum(which, better(tap[t], values).view(xp.uint8) * xp.uint8(t), out=which)
+                extreme(values, tap[t], out=values)
+        kept.append(which)
+    if xp.isnan(values).any():
+        return None
+    values = values.copy() if xp.may_share_memory(values, x) else values          # 1-wide everywhere: a view of x
+    return values, kept[::-1] if choices else None
 
 
 def _winning_tap(x, best, kernel):
@@ -300,24 +330,34 @@ class _Chosen(Function):
 
     ``values`` ``(N, C, *O)`` are the elements of each (N, C) plane of ``x`` at flat ``indices``,
     already read by the choosing scan, so forward only hands them on. For non-overlapping
-    windows of size ``tiles`` (see `_tiles`) the indices may be left out: backward then finds
-    each window's winning tap and writes one strided slice per tap instead of a scatter-add.
+    windows of size ``tiles`` (see `_tiles`) the indices may be left out for the ``choices``
+    of `_choose_in_tiles`: backward then spreads the gradient back one axis at a time, along
+    each writing one strided slice per tap instead of a scatter-add.
     """
 
-    def forward(self, x, indices=None, values=None, tiles=None):
+    def forward(self, x, indices=None, values=None, tiles=None, choices=None):
         self.shape, self.indices = x.shape, indices
         if tiles is not None and indices is None:
-            self.x, self.values, self.kernel = x, values, tiles   # the winners are found in backward
+            self.kernel, self.choices = tiles, choices
         return values
 
     def backward(self, gy):
         if self.indices is None:
-            winner = _winning_tap(self.x, self.values, self.kernel)
             covered = all(o * k == d for o, k, d in zip(gy.shape[2:], self.kernel, self.shape[2:]))
             gx = (xp.empty if covered else xp.zeros)(self.shape, dtype=gy.dtype)  # every element written?
-            tiles = _tile_view(gx, self.kernel, gy.shape[2:])            # (N, C, *O, *K) view of gx
-            for t, tap in enumerate(itertools.product(*(range(k) for k in self.kernel))):
-                xp.multiply(gy, winner == t, out=tiles[(Ellipsis,) + tap])
+            g = gy
+            for axis, (k, which) in enumerate(zip(self.kernel, self.choices), start=2):
+                last = axis == gy.ndim - 1
+                if which is None:                                        # a 1-wide axis: nothing to spread
+                    if last:
+                        _covered(gx, self.kernel, gy.shape[2:])[...] = g
+                    continue
+                shape = g.shape[:axis] + (g.shape[axis] * k,) + g.shape[axis + 1:]
+                spread = _covered(gx, self.kernel, gy.shape[2:]) if last else xp.empty(shape, dtype=gy.dtype)
+                tiles = _split_axis(spread, axis, g.shape[axis], k)
+                for t in range(k):
+                    xp.multiply(g, which == t, out=tiles[(slice(None),) * (axis + 1) + (t,)])
+                g = spread
             return gx
         n, c = self.shape[:2]
         plane = math.prod(self.shape[2:])
@@ -422,12 +462,14 @@ def _extreme_pool(op, n, largest, input, kernel_size, stride, padding, dilation,
     x, added_batch = expect_spatial_input(input, n, op)
     expect_float(x, op)
     windows = _windows(op, x.shape[2:], kernel_size, stride, padding, dilation, ceil_mode)
-    values = _choose_in_tiles(x.data, windows, largest) if _tiles(windows) else None
-    if values is not None:
+    grad = is_grad_enabled() and x.requires_grad
+    chosen = _choose_in_tiles(x.data, windows, largest, choices=grad and not return_indices) if _tiles(windows) else None
+    if chosen is not None:
+        values, choices = chosen
         indices = _tap_indices(_winning_tap(x.data, values, windows.kernel), windows) if return_indices else None
-        out = _Chosen.apply(x, indices=indices, values=values, tiles=windows.kernel)
+        out = _Chosen.apply(x, indices=indices, values=values, tiles=windows.kernel, choices=choices)
         return _finish(out, indices, added_batch, return_indices)
-    if not return_indices and not (is_grad_enabled() and x.requires_grad):
+    if not return_indices and not grad:
         # Nothing will ask where the extremes were (inference): one pass per tap, no indices.
         out = _Chosen.apply(x, values=_extremes_in_windows(x.data, windows, largest))
         return _finish(out, None, added_batch, False)
