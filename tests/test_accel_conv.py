@@ -46,7 +46,7 @@ def lowering(request, monkeypatch):
     """im2col unless a test asks for shifted products with ``@pytest.mark.shifted(fold=f)``."""
     marker = request.node.get_closest_marker("shifted")
     fold = None if marker is None else marker.kwargs.get("fold", 0)
-    monkeypatch.setattr(conv_module, "_shifted_fold", lambda group_in, group_out, groups, forward=False: fold)
+    monkeypatch.setattr(conv_module, "_shifted_fold", lambda group_in, group_out, groups, taps, forward=False: fold)
     return fold
 
 
@@ -173,7 +173,7 @@ def test_every_lowering_writes_what_it_reads(case, fold, monkeypatch):
     # Fresh memory is often zero already, which would hide padding or a tail left unwritten.
     if fold is not None and not _blas.GEMM_AVAILABLE:
         pytest.skip("NumPy's BLAS is not reachable here")
-    monkeypatch.setattr(conv_module, "_shifted_fold", lambda i, o, g, forward=False: fold)
+    monkeypatch.setattr(conv_module, "_shifted_fold", lambda i, o, g, taps, forward=False: fold)
     monkeypatch.setattr(conv_module, "xp", _PoisonedNumPy())
     compare_case(case)
 
@@ -207,7 +207,7 @@ def test_shifted_products_in_float32_agree_with_im2col(monkeypatch):
     w = rng.standard_normal((16, 16, 3, 3)).astype(numpy.float32)
     results = []
     for fold in (0, 1, 2, None):
-        monkeypatch.setattr(conv_module, "_shifted_fold", lambda i, o, g, forward=False, fold=fold: fold)
+        monkeypatch.setattr(conv_module, "_shifted_fold", lambda i, o, g, taps, forward=False, fold=fold: fold)
         xs, ws = st.tensor(x, requires_grad=True), st.tensor(w, requires_grad=True)
         y = conv_nd(xs, ws, stride=(1, 2), padding=1)
         assert y.grad_fn.shifted == (fold is not None)
@@ -223,23 +223,26 @@ def test_which_lowering_each_layer_gets(monkeypatch):
     monkeypatch.undo()                                            # the real choice, not the fixture's
     choose = conv_module._shifted_fold
     if not _blas.GEMM_AVAILABLE:
-        assert {choose(16, 16, 1), choose(1, 6, 1), choose(1, 1, 32)} == {None}
+        assert {choose(16, 16, 1, 9), choose(1, 6, 1, 25), choose(1, 1, 32, 9)} == {None}
         return
-    assert choose(16, 16, 1) == 0 and choose(64, 64, 2) == 0       # wide groups: plain shifted products
-    assert choose(6, 16, 1) == 1 and choose(4, 2, 1) == 1          # 4–15 channels: the first axis folded
-    assert choose(1, 6, 1) is None and choose(3, 64, 1) is None     # images and signals: im2col ...
-    assert choose(1, 6, 1, forward=True) == 1 == choose(3, 64, 1, forward=True)   # ... but folded forward
-    assert choose(1, 1, 32) is None and choose(8, 8, 4) is None     # narrow groups: im2col
-    assert choose(1, 1, 32, forward=True) is None and choose(16, 16, 1, forward=True) == 0
+    assert choose(16, 16, 1, 9) == 0 and choose(64, 64, 2, 9) == 0  # wide groups: plain shifted products
+    assert choose(6, 16, 1, 25) == 1 and choose(4, 2, 1, 9) == 1    # 4–15 channels: the first axis folded
+    assert choose(1, 6, 1, 25) is None and choose(3, 64, 1, 49) is None   # images and signals: im2col ...
+    assert choose(1, 6, 1, 25, forward=True) == 1 == choose(3, 64, 1, 49, forward=True)   # ... but folded forward
+    assert choose(1, 1, 32, 9) is None and choose(8, 8, 4, 9) is None     # narrow groups: im2col
+    assert choose(1, 1, 32, 9, forward=True) is None and choose(16, 16, 1, 25, forward=True) == 0
+    assert choose(32, 32, 1, 27, forward=True) == 1 and choose(32, 32, 1, 27) == 0  # many taps: forward folds
 
 
 @needs_gemm
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c[0]}d-k{c[4]}-s{c[5]}-p{c[6]}-d{c[7]}-g{c[8]}")
-def test_folded_forward_with_im2col_backward_matches_pytorch(case, monkeypatch):
-    # What 1–3-channel layers get: forward folded along the first axis, backward with im2col.
-    monkeypatch.setattr(conv_module, "_shifted_fold", lambda i, o, g, forward=False: 1 if forward else None)
+@pytest.mark.parametrize("backward", [None, 0], ids=["im2col backward", "unfolded backward"])
+def test_folded_forward_with_another_backward_matches_pytorch(case, backward, monkeypatch):
+    # Forward folded along the first axis; backward with im2col (1–3-channel layers) or
+    # unfolded shifted products (wide layers with many taps).
+    monkeypatch.setattr(conv_module, "_shifted_fold", lambda i, o, g, taps, forward=False: 1 if forward else backward)
     y = compare_case(case)
-    assert not y.grad_fn.shifted
+    assert y.grad_fn.shifted == (backward is not None) and y.grad_fn.fold == backward
 
 
 @pytest.mark.parametrize("shifted", [pytest.param(True, marks=[needs_gemm, pytest.mark.shifted]), False],
