@@ -31,7 +31,7 @@ BENCHES = [
     ("bench_conv.py", "conv", ["--repeat", "3", "--warmup", "1"]),
     ("bench_layers.py", "layers", ["--repeat", "3", "--warmup", "1"]),
     ("bench_lenet.py", "lenet", ["--repeat", "3"]),
-    ("bench_memory.py", "memory", ["--repeat", "3"]),
+    ("bench_memory.py", "memory", ["--repeat", "1"]),
     ("bench_models.py", "models", []),
 ]
 
