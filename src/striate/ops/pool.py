@@ -273,8 +273,9 @@ def _choose_in_tiles(x, windows, largest, choices=True):
 
     ``choices[d]`` (uint8, or None for a 1-wide axis) holds the winning tap along axis ``d``
     at every position of that stage: the input covered up to axis ``d``, reduced after it.
-    `_Chosen` walks them back to route the gradient; with ``choices=False`` (inference) they
-    are not kept. A NaN makes PyTorch pick the last NaN instead, so then this returns None
+    Two taps make it one bit, kept packed (`_pack`): a 2×2 pool then holds 1/16 of a byte per
+    input element until backward, not 3/4. `_Chosen` walks them back to route the gradient;
+    with ``choices=False`` (inference) they are not kept. A NaN makes PyTorch pick the last NaN instead, so then this returns None
     and the general scan decides.
     """
     better, extreme = (xp.greater, xp.maximum) if largest else (xp.less, xp.minimum)
@@ -292,11 +293,24 @@ def _choose_in_tiles(x, windows, largest, choices=True):
                 if choices:   # taps come in order: the last win is the largest, a running maximum
                     xp.maximum(which, better(tap[t], values).view(xp.uint8) * xp.uint8(t), out=which)
                 extreme(values, tap[t], out=values)
-        kept.append(which)
+        kept.append(_pack(which) if k == 2 and choices else which)
     if xp.isnan(values).any():
         return None
     values = values.copy() if xp.may_share_memory(values, x) else values          # 1-wide everywhere: a view of x
     return values, kept[::-1] if choices else None
+
+
+def _pack(which):
+    """A 0/1 ``which`` as ``(bits, shape)``: one bit per element."""
+    return xp.packbits(which, axis=None), which.shape
+
+
+def _unpack(choice):
+    """The uint8 choice array of `_choose_in_tiles`, unpacked where `_pack` packed it."""
+    if not isinstance(choice, tuple):
+        return choice
+    bits, shape = choice
+    return xp.unpackbits(bits, count=math.prod(shape)).reshape(shape)
 
 
 def _winning_tap(x, best, kernel):
@@ -347,7 +361,7 @@ class _Chosen(Function):
             gx = (xp.empty if covered else xp.zeros)(self.shape, dtype=gy.dtype)  # every element written?
             g = gy
             for axis, (k, which) in enumerate(zip(self.kernel, self.choices), start=2):
-                last = axis == gy.ndim - 1
+                which, last = _unpack(which), axis == gy.ndim - 1
                 if which is None:                                        # a 1-wide axis: nothing to spread
                     if last:
                         _covered(gx, self.kernel, gy.shape[2:])[...] = g
