@@ -12,7 +12,9 @@ Two lowerings use it, chosen per layer (`_shifted_fold`):
   itself (``C += A·B``, reached through `striate._blas`): no columns at all. Used for groups of
   at least 16 channels in and out, wherever NumPy's BLAS is reachable. For 4–15 channels the
   taps of the first axis are first *folded* into the rows (a copy per such tap), so each
-  product is ``K₁`` times wider and there are ``K₁`` times fewer.
+  product is ``K₁`` times wider and there are ``K₁`` times fewer; so are a wide layer's in
+  forward when its kernel has 27 taps or more (3³, 7×7). An ungrouped layer's bias rides in
+  the first product as a row of ones.
 - **im2col**: the taps' windows copied into columns and multiplied in one product per group
   (one per sample when the weight is tiny). Pure NumPy; used for depthwise and narrow groups,
   the backward of 1–3 input channels (images, signals; their forward folds the first axis),
