@@ -259,6 +259,32 @@ def test_outputs_view_the_grid_unless_it_wastes_space(shifted):
         assert y.data.flags.c_contiguous != view and (y.data.base is not None) == view
 
 
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c[0]}d-k{c[4]}-s{c[5]}-p{c[6]}-d{c[7]}-g{c[8]}")
+def test_im2col_in_blocks_of_one_sample_matches_pytorch(case, monkeypatch):
+    # Every block's input gradient lands in one batch-wide array at stride 1; its windows' spill
+    # into the next block's part must only ever reach padding.
+    monkeypatch.setattr(conv_module, "_BLOCK_BYTES", 1)
+    monkeypatch.setattr(conv_module.ConvND, "_transposed_plan", lambda self, out_size: None)
+    compare_case(case)
+
+
+@pytest.mark.parametrize("shifted", [pytest.param(True, marks=[needs_gemm, pytest.mark.shifted]), False],
+                         ids=["shifted", "im2col"])
+def test_input_gradient_views_the_phase_arrays_at_stride_1(shifted, monkeypatch):
+    monkeypatch.setattr(conv_module.ConvND, "_transposed_plan", lambda self, out_size: None)
+    rng = numpy.random.default_rng(8)
+    # 13×12 cells for 12×11 inputs: a view; stride 2, or 1×1 inputs padded by 1 (4 cells each): copies
+    for size, stride, padding, view in [((12, 11), 1, 1, True), ((12, 11), 2, 1, False), ((1, 1), 1, 1, False)]:
+        x, w = rng.standard_normal((2, 16, *size)), rng.standard_normal((16, 16, 3, 3))
+        y = conv_nd(st.tensor(x, requires_grad=True), st.tensor(w), stride=stride, padding=padding)
+        gy = rng.standard_normal(y.shape)
+        gx, _, _ = y.grad_fn.backward(gy)
+        tx = torch.from_numpy(x).requires_grad_()
+        TF.conv2d(tx, torch.from_numpy(w), stride=stride, padding=padding).backward(torch.from_numpy(gy))
+        numpy.testing.assert_allclose(gx, tx.grad.numpy(), rtol=1e-10, atol=1e-10)
+        assert (gx.base is not None) == view and gx.flags.c_contiguous != view
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the allocator setting is for glibc")
 def test_allocator_configured_and_opt_out():
     import platform
