@@ -152,6 +152,8 @@ FOLDED_CASES = [pytest.param(case, fold, marks=pytest.mark.shifted(fold=fold),
 def test_shifted_products_match_pytorch(case, fold, block_bytes, monkeypatch):
     monkeypatch.setattr(conv_module, "_SHIFTED_BLOCK_BYTES", block_bytes)
     monkeypatch.setattr(conv_module, "_SHIFTED_BACKWARD_BLOCK_BYTES", block_bytes)
+    # One sample a block: the input gradient is one batch-wide array; one block: per-block ones.
+    monkeypatch.setattr(conv_module, "_GRADIENT_VIEW_BYTES", 0 if block_bytes == 1 else 2**40)
     y = compare_case(case)
     assert y.grad_fn.shifted and y.grad_fn.fold == fold
 
@@ -264,6 +266,7 @@ def test_im2col_in_blocks_of_one_sample_matches_pytorch(case, monkeypatch):
     # Every block's input gradient lands in one batch-wide array at stride 1; its windows' spill
     # into the next block's part must only ever reach padding.
     monkeypatch.setattr(conv_module, "_BLOCK_BYTES", 1)
+    monkeypatch.setattr(conv_module, "_GRADIENT_VIEW_BYTES", 0)
     monkeypatch.setattr(conv_module.ConvND, "_transposed_plan", lambda self, out_size: None)
     compare_case(case)
 
@@ -272,6 +275,7 @@ def test_im2col_in_blocks_of_one_sample_matches_pytorch(case, monkeypatch):
                          ids=["shifted", "im2col"])
 def test_input_gradient_views_the_phase_arrays_at_stride_1(shifted, monkeypatch):
     monkeypatch.setattr(conv_module.ConvND, "_transposed_plan", lambda self, out_size: None)
+    monkeypatch.setattr(conv_module, "_GRADIENT_VIEW_BYTES", 0)                # these arrays are small
     rng = numpy.random.default_rng(8)
     # 13×12 cells for 12×11 inputs: a view; stride 2, or 1×1 inputs padded by 1 (4 cells each): copies
     for size, stride, padding, view in [((12, 11), 1, 1, True), ((12, 11), 2, 1, False), ((1, 1), 1, 1, False)]:

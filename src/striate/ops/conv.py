@@ -75,6 +75,10 @@ _WIDE_FOLD_TAPS = 27
 # their copy-out was 10–13 % of the forward (ResNet-20 64→64 4.33 → 3.78 ms without it);
 # LeNet's unpadded 6→16 (14×10 positions per 10×10 outputs, 1.4) is compacted.
 _GRID_WASTE = 1.35
+# Below this size the input gradient is still copied out of per-block phase arrays: the copy
+# costs under 0.05 ms there, and the batch-wide array changed how glibc laid out LeNet-5's
+# small step (b64: peak RSS 10.5 → 11.6 MB with NumPy's own allocations unchanged at 9.5 MB).
+_GRADIENT_VIEW_BYTES = 2**20
 
 
 class _Lowering:
@@ -370,8 +374,10 @@ class ConvND(Function):
         scatter = need_x and not transposed
         # At stride 1 the input gradient is left in the phase arrays' gradient, one for the
         # whole batch, and returned as a view of it (no copy-out: ResNet-20 16→16 backward
-        # 1.1 ms less), unless their cells hold too many padding positions per input (`_GRID_WASTE`).
-        whole = scatter and plan.phases == 1 and plan.length <= _GRID_WASTE * math.prod(plan.size)
+        # 1.1 ms less), unless their cells hold too many padding positions per input (`_GRID_WASTE`)
+        # or the whole array is small (`_GRADIENT_VIEW_BYTES`).
+        whole = (scatter and plan.phases == 1 and plan.length <= _GRID_WASTE * math.prod(plan.size)
+                 and channels * (batch * plan.length + plan.tail) * gy.itemsize >= _GRADIENT_VIEW_BYTES)
         if whole:
             g_all = xp.zeros((1, channels, batch * plan.length + plan.tail), dtype=gy.dtype)
         elif scatter:
