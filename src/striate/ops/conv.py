@@ -27,7 +27,8 @@ im2col, and with shifted products one such product per tap of the other axes, ov
 folded along the first axis. The input gradient is, with shifted products, ``Wₖᵀ · gy``
 accumulated by BLAS into each tap's window;
 with im2col, at stride 1 the transposed convolution of ``gy`` through the same forward
-lowering, and otherwise ``Wᵀ · gy`` added back tap by tap onto the phase arrays.
+lowering, and otherwise ``Wᵀ · gy`` added back tap by tap onto the phase arrays. Gradients
+added into phase arrays at stride 1 are returned as a view of them, like the outputs.
 """
 import collections
 import functools
