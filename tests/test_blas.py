@@ -130,7 +130,8 @@ def test_transpose_matches_numpy(dtype, layout, rng):
     (lambda big: (big[:5, :8], numpy.zeros((8, 5), numpy.float32)), "dtypes"),
     (lambda big: (big[:5, :8].astype(int), numpy.zeros((8, 5), int)), "dtypes"),
     (lambda big: (big[:5, :8], numpy.broadcast_to(numpy.zeros(5), (8, 5))), "read-only"),
-], ids=["every other column", "a transposed input", "a transposed output", "shape", "mixed dtypes", "integers", "read-only output"])
+], ids=["every other column", "a transposed input", "a transposed output", "shape", "mixed dtypes", "integers",
+        "read-only output"])
 def test_transpose_refuses_what_blas_cannot_take(bad, message, rng):
     a, out = bad(rng.standard_normal((20, 20)))
     with pytest.raises(ValueError, match=message):

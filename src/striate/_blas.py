@@ -47,7 +47,7 @@ def _loaded_openblas():
 
 
 def _find_blas():
-    """``({float32: sgemm, float64: dgemm}, {float32: somatcopy, float64: domatcopy})`` from NumPy's scipy-openblas, or None where unsure."""
+    """``({float32: sgemm, …}, {float32: somatcopy, …})`` from NumPy's scipy-openblas, or None where unsure."""
     if os.environ.get("STRIATE_NUMPY_ONLY", "") not in ("", "0") or not sys.platform.startswith("linux"):
         return None
     try:

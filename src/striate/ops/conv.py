@@ -476,7 +476,7 @@ class ConvND(Function):
 
 
 def _shifted_fold(group_in, group_out, groups, taps, forward=False):
-    """How a convolution with these channels per group and ``taps`` (∏K) runs: shifted products folding how many axes, or im2col.
+    """How a convolution with these channels per group and ``taps`` (∏K) runs: shifted products or im2col.
 
     Returns the number of leading axes whose taps are folded into the products' inner
     dimension (`_Lowering.grid`), or None for im2col. Only where BLAS's accumulating product

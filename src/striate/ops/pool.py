@@ -244,14 +244,6 @@ def _tiles(windows):
             and all(o * k <= d for o, k, d in zip(windows.out, windows.kernel, windows.size)))
 
 
-def _tile_view(x, kernel, out):
-    """``x (N, C, *D)`` cut into its non-overlapping windows, as a view ``(N, C, *O, *K)``."""
-    n = len(kernel)
-    tiles = x[(Ellipsis,) + tuple(slice(0, o * k) for o, k in zip(out, kernel))]
-    tiles = tiles.reshape(*x.shape[:2], *(v for o, k in zip(out, kernel) for v in (o, k)))  # (N, C, O₁, K₁, …)
-    return tiles.transpose(0, 1, *range(2, 2 + 2 * n, 2), *range(3, 3 + 2 * n, 2))  # (N, C, *O, *K)
-
-
 def _covered(x, kernel, out):
     """The part of ``x (N, C, *D)`` that non-overlapping windows cover, ``(N, C, *(O·K))``, a view."""
     return x[(Ellipsis,) + tuple(slice(0, o * k) for o, k in zip(out, kernel))]
@@ -260,6 +252,14 @@ def _covered(x, kernel, out):
 def _split_axis(x, axis, out, k):
     """``x`` with ``axis`` (of length ``out·k``) split into ``(out, k)``: a view."""
     return x.reshape(x.shape[:axis] + (out, k) + x.shape[axis + 1:])
+
+
+def _tile_view(x, kernel, out):
+    """``x (N, C, *D)`` cut into its non-overlapping windows, as a view ``(N, C, *O, *K)``."""
+    n = len(kernel)
+    pairs = (v for o, k in zip(out, kernel) for v in (o, k))
+    tiles = _covered(x, kernel, out).reshape(*x.shape[:2], *pairs)             # (N, C, O₁, K₁, …)
+    return tiles.transpose(0, 1, *range(2, 2 + 2 * n, 2), *range(3, 3 + 2 * n, 2))  # (N, C, *O, *K)
 
 
 def _choose_in_tiles(x, windows, largest, choices=True):
@@ -273,10 +273,10 @@ def _choose_in_tiles(x, windows, largest, choices=True):
 
     ``choices[d]`` (uint8, or None for a 1-wide axis) holds the winning tap along axis ``d``
     at every position of that stage: the input covered up to axis ``d``, reduced after it.
-    Two taps make it one bit, kept packed (`_pack`): a 2×2 pool then holds 1/16 of a byte per
+    Two taps make it one bit, kept packed (`_pack`): a 2×2 pool then holds 3/32 of a byte per
     input element until backward, not 3/4. `_Chosen` walks them back to route the gradient;
-    with ``choices=False`` (inference) they are not kept. A NaN makes PyTorch pick the last NaN instead, so then this returns None
-    and the general scan decides.
+    with ``choices=False`` (inference) they are not kept. A NaN makes PyTorch pick the last
+    NaN instead, so then this returns None and the general scan decides.
     """
     better, extreme = (xp.greater, xp.maximum) if largest else (xp.less, xp.minimum)
     values, kept = _covered(x, windows.kernel, windows.out), []
