@@ -483,9 +483,9 @@ def _shifted_fold(group_in, group_out, groups, taps, forward=False):
     is reachable (`striate._blas`). Groups of 16 channels or more in and out fold nothing: a
     tap's product is wide enough; but with `_WIDE_FOLD_TAPS` taps or more their ``forward``
     folds the first axis, as fewer, deeper products beat the copy. 4 to 15 input channels
-    fold the first axis's taps (LeNet's
-    6 → 16 then multiplies 30-wide rows, not 6-wide). Grouped layers with few channels
-    (depthwise) stay with im2col, whose per-sample products suit them better.
+    fold the first axis's taps (LeNet's 6 → 16 then multiplies 30-wide rows, not 6-wide).
+    Grouped layers with few channels (depthwise) stay with im2col, whose per-sample products
+    suit them better.
 
     Fewer input channels (images, signals: 1 or 3) fold the first axis in the ``forward`` only:
     a K₁-fold copy of the input instead of im2col's ∏K-fold was faster (same process,
