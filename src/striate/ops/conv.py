@@ -533,9 +533,10 @@ def _shifted_correlate(x, w_folds, b, plan, fold):
     # over them (a 1 → 32 signal's forward: 1.37 ms with a bias, 1.0 without).
     ones = b is not None and groups == 1
     first = xp.concatenate([w_folds[0, 0], b[:, None]], axis=1) if ones else None   # (O, C·J + 1)
+    prefilled = b is not None and not ones  # grouped: every product adds onto b, cheaper than adding it after
     runs = xp.empty((out_channels, batch * grid.length), dtype=x.dtype)            # (O, N·L)
-    if b is not None and not ones:
-        runs[...] = b[:, None]               # every product adds onto it: cheaper than adding b afterwards
+    if prefilled:
+        runs[...] = b[:, None]
     for block in _blocks(batch, per_sample, _SHIFTED_BLOCK_BYTES):
         samples = x[block].shape[0]
         images = plan.split(x[block], ones=ones and grid.views)
@@ -546,7 +547,7 @@ def _shifted_correlate(x, w_folds, b, plan, fold):
             for g in range(groups):
                 weight = first if ones and i == 0 else w_folds[i, g]
                 gemm(weight, window[g * group_rows:g * group_rows + weight.shape[1]],
-                     block_runs[g * group_out:(g + 1) * group_out], beta=float(i > 0 or (b is not None and not ones)))
+                     block_runs[g * group_out:(g + 1) * group_out], beta=float(i > 0 or prefilled))
     return _outputs(runs, None, plan, batch, grid.cell)
 
 
