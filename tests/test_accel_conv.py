@@ -49,6 +49,8 @@ def lowering(request, monkeypatch):
     marker = request.node.get_closest_marker("shifted")
     fold = None if marker is None else marker.kwargs.get("fold", 0)
     monkeypatch.setattr(conv_module, "_shifted_fold", lambda group_in, group_out, groups, taps, forward=False: fold)
+    # im2col's weight gradient from its columns; folded under im2col: test_folded_weight_gradient_*
+    monkeypatch.setattr(conv_module, "_weight_gradient_fold", lambda group_in, group_out, groups, first_taps: None)
     return fold
 
 
@@ -160,6 +162,16 @@ def test_shifted_products_match_pytorch(case, fold, block_bytes, monkeypatch):
     assert y.grad_fn.shifted and y.grad_fn.fold == fold
 
 
+@needs_gemm
+@pytest.mark.parametrize("case, fold", FOLDED_CASES)
+def test_shifted_weight_gradient_in_chunks_matches_pytorch(case, fold, monkeypatch):
+    # Products over chunks of 7 positions, batched and summed, and the remainder in one more.
+    monkeypatch.setattr(conv_module, "_CHUNK_POSITIONS", 7)
+    monkeypatch.setattr(conv_module, "_CHUNKED_OUTPUTS", 10**9)
+    y = compare_case(case)
+    assert y.grad_fn.shifted and y.grad_fn.weight_fold == fold
+
+
 class _PoisonedNumPy:
     """NumPy, except that ``empty`` hands out arrays full of NaN, so a read of any position not written first shows."""
 
@@ -223,11 +235,26 @@ def test_shifted_products_in_float32_agree_with_im2col(monkeypatch):
             numpy.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-3)
 
 
+@needs_gemm
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c[0]}d-k{c[4]}-s{c[5]}-p{c[6]}-d{c[7]}-g{c[8]}")
+@pytest.mark.parametrize("chunk", [4, 7, 2**30], ids=["chunks of 4", "chunks of 7 and a remainder", "one product"])
+def test_folded_weight_gradient_under_im2col_matches_pytorch(case, chunk, monkeypatch):
+    # The 1–3-channel layers' backward: the input gradient im2col's, the weight gradient from
+    # rows folded along the first axis; every array fresh from `empty` is NaN until written.
+    monkeypatch.setattr(conv_module, "_weight_gradient_fold", lambda i, o, g, first_taps: 1)
+    monkeypatch.setattr(conv_module, "_CHUNK_POSITIONS", chunk)
+    monkeypatch.setattr(conv_module, "_CHUNKED_OUTPUTS", 10**9)
+    monkeypatch.setattr(conv_module, "xp", _PoisonedNumPy())
+    y = compare_case(case)
+    assert not y.grad_fn.shifted and y.grad_fn.weight_fold == 1
+
+
 def test_which_lowering_each_layer_gets(monkeypatch):
     monkeypatch.undo()                                            # the real choice, not the fixture's
     choose = conv_module._shifted_fold
     if not _blas.GEMM_AVAILABLE:
         assert {choose(16, 16, 1, 9), choose(1, 6, 1, 25), choose(1, 1, 32, 9)} == {None}
+        assert conv_module._weight_gradient_fold(1, 6, 1, 5) is None
         return
     assert choose(16, 16, 1, 9) == 0 and choose(64, 64, 2, 9) == 0  # wide groups: plain shifted products
     assert choose(6, 16, 1, 25) == 1 and choose(4, 2, 1, 9) == 1    # 4–15 channels: the first axis folded
@@ -236,6 +263,9 @@ def test_which_lowering_each_layer_gets(monkeypatch):
     assert choose(1, 1, 32, 9) is None and choose(8, 8, 4, 9) is None     # narrow groups: im2col
     assert choose(1, 1, 32, 9, forward=True) is None and choose(16, 16, 1, 25, forward=True) == 0
     assert choose(32, 32, 1, 27, forward=True) == 1 and choose(32, 32, 1, 27) == 0  # many taps: forward folds
+    weight = conv_module._weight_gradient_fold            # under im2col: folded for tiny products only
+    assert weight(1, 6, 1, 5) == 1 == weight(3, 16, 1, 3) and weight(1, 32, 1, 9) == 1   # LeNet c1, 3-D, signal
+    assert weight(3, 64, 1, 7) is None and weight(1, 1, 32, 3) is None                   # a 7×7 stem; depthwise
 
 
 @needs_gemm

@@ -70,6 +70,15 @@ _FOLDED_MIN_CHANNELS = 4
 # at 16, and a 7×7 32-channel layer 5 % faster; a 5×5 16-channel layer (25 taps) was 15 %
 # slower. Backward keeps the unfolded products (its input gradient accumulates into windows).
 _WIDE_FOLD_TAPS = 27
+# A weight-gradient product with at most this many outputs (LeNet's 30 × 16 per outer tap,
+# its first layer's 5 × 6) over a whole block is long and thin: OpenBLAS ran it at 11–60
+# GFLOP/s, packing both long operands for few flops per value. It is taken instead as one
+# batched matmul over chunks of this many positions, then summed: small products, which
+# OpenBLAS multiplies unpacked. LeNet's 6 → 16 weight gradient at batch 64: 1.77 → 1.43 ms;
+# chunks of 4096 lost the gain (1.75 ms), and so did chunking wider outputs (ResNet-20's
+# 48 × 16: equal; 512 channels slower).
+_CHUNKED_OUTPUTS = 512
+_CHUNK_POSITIONS = 1024
 # A layer's outputs are returned as a view of the products' grid while the grid holds at most
 # this many positions per output (see `_outputs`); beyond it they are copied out. Small maps
 # waste the most (ResNet-20's 8×8 at padding 1: 9×9 cells, 1.27; ResNet-18's 7×7: 1.31), and
@@ -345,6 +354,7 @@ class ConvND(Function):
         fold = _shifted_fold(group_in, group_out, groups, len(plan.taps), forward=True)
         self.fold = _shifted_fold(group_in, group_out, groups, len(plan.taps))
         self.shifted = self.fold is not None
+        self.weight_fold = self.fold if self.shifted else _weight_gradient_fold(group_in, group_out, groups, kernel[0])
         if fold is not None:
             w_folds = _weight_folds(w, groups, plan.grid(fold).inner)               # (outer taps, G, Og, Cg·J)
             y = _shifted_correlate(x, w_folds, b, plan, fold)
@@ -387,12 +397,13 @@ class ConvND(Function):
             gw = xp.zeros((groups, channels // groups * len(plan.taps), group_out), dtype=gy.dtype)  # (G, Cg·∏K, Og)
         if not (scatter or need_w):
             return gx, gw, gb
-        per_sample = need_w and not self.shifted and _per_sample(gw.swapaxes(-1, -2))
+        folded_w = need_w and self.weight_fold is not None
+        per_sample = need_w and not folded_w and _per_sample(gw.swapaxes(-1, -2))
         # Shifted products need each tap's window over the block in one piece: every grid position.
         grid = plan.grid(self.fold) if self.shifted else None
-        cell = grid.cell if self.shifted else plan.im2col_cell
+        cell = grid.cell if self.shifted else plan.im2col_cell                     # im2col's is grid(1)'s
         run = math.prod(cell)
-        if self.shifted:
+        if self.shifted or (folded_w and not scatter):
             # Per sample: the phase arrays and (folded) gradient rows for ∂x; the phase arrays
             # and the rows folded over the first axis for ∂W; the upstream gradient.
             folded = len(grid.inner) * plan.phases if self.fold else 0
@@ -408,10 +419,10 @@ class ConvND(Function):
             gy_runs = xp.zeros((out_channels, samples * run), dtype=gy.dtype)     # (O, n·run)
             plan.valid(gy_runs, samples, cell)[...] = gy_block.swapaxes(0, 1)
             gy_runs = gy_runs.reshape(groups, group_out, -1)                       # (G, Og, n·run)
-            if need_w and self.shifted:
+            if folded_w:
                 # Folded over the first axis even when the forward is not: K₁-times-wider
                 # outputs than per tap, and a K₁-fold copy instead of full columns (∏K-fold).
-                _folded_weight_gradient(gw, self.x[block], gy_runs, plan, samples, self.fold)
+                _folded_weight_gradient(gw, self.x[block], gy_runs, plan, samples, self.weight_fold)
             elif need_w:
                 cols = plan.columns(plan.split(self.x[block]), samples, groups)    # (G, Cg·∏K, n·run)
                 # gwᵀ = cols · gyᵀ: BLAS runs this orientation (long inner dimension, the small
@@ -503,6 +514,22 @@ def _shifted_fold(group_in, group_out, groups, taps, forward=False):
     return 1 if forward or group_in >= _FOLDED_MIN_CHANNELS else None
 
 
+def _weight_gradient_fold(group_in, group_out, groups, first_taps):
+    """Where the input gradient is im2col's, whether the weight gradient still takes folded products (1) or columns (None).
+
+    An ungrouped layer whose weight-gradient products per outer tap are tiny, ``C·K₁ × O`` at
+    most `_CHUNKED_OUTPUTS` values (LeNet's first layer 5 × 6, a 3-channel 3³ layer's 9 × 16, a
+    1 → 32 signal's 9 × 32), takes them chunk by chunk from rows folded along the first axis,
+    as shifted layers do (same process, weight gradient only: LeNet's first layer at batch 64
+    1.52 → 1.43 ms, the 3-D layer 20.9 → 20.2 ms, the signal equal). A wider product (a 7×7
+    stem's 21 × 64) is faster from columns: 38.7 against 54.1 ms. Such layers' input gradient
+    stays im2col's, which was 6–7 % faster than shifted products for the signal and the 3-D layer.
+    """
+    if not GEMM_AVAILABLE or groups != 1 or group_in * first_taps * group_out > _CHUNKED_OUTPUTS:
+        return None
+    return 1
+
+
 def _weight_folds(w, groups, inner):
     """``w (O, Cg, *K)`` as one ``(Og, Cg·J)`` matrix per outer tap and group: ``(∏K / J, G, Og, Cg·J)``.
 
@@ -568,10 +595,19 @@ def _folded_weight_gradient(gw, x, gy_runs, plan, samples, fold):
     rows = x.shape[1] // groups * inner                                            # Cg·J
     folded, span = plan.fold(plan.split(x), samples, grid), samples * grid.length
     by_tap = gw.reshape(groups, rows // inner, inner, len(grid.outer), group_out)  # (G, Cg, J, outer, Og) view
+    # Tiny outputs are taken chunk by chunk (`_CHUNK_POSITIONS`), the rest of the block at once.
+    chunked = rows * group_out <= _CHUNKED_OUTPUTS and span >= 2 * _CHUNK_POSITIONS
+    whole = span // _CHUNK_POSITIONS * _CHUNK_POSITIONS if chunked else 0          # positions in whole chunks
     part = xp.empty((rows, group_out), dtype=gw.dtype)
     for i, (phase, offset) in enumerate(grid.outer):
         for g in range(groups):
-            gemm(folded[phase][g * rows:(g + 1) * rows, offset:offset + span], gy_runs[g].T, part, beta=0.0)
+            window, gy_g = folded[phase][g * rows:(g + 1) * rows, offset:offset + span], gy_runs[g]  # (Cg·J, n·L), (Og, n·L)
+            if whole:
+                xp.sum(xp.matmul(window[:, :whole].reshape(rows, -1, _CHUNK_POSITIONS).swapaxes(0, 1),      # (chunks, Cg·J, P)
+                                 gy_g[:, :whole].reshape(group_out, -1, _CHUNK_POSITIONS).transpose(1, 2, 0)),  # (chunks, P, Og)
+                       axis=0, out=part)
+            if whole < span:
+                gemm(window[:, whole:], gy_g[:, whole:].T, part, beta=float(whole > 0))
             by_tap[g, :, :, i] += part.reshape(rows // inner, inner, group_out)
 
 
