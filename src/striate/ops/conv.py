@@ -17,14 +17,16 @@ Two lowerings use it, chosen per layer (`_shifted_fold`):
   the first product as a row of ones.
 - **im2col**: the taps' windows copied into columns and multiplied in one product per group
   (one per sample when the weight is tiny). Pure NumPy; used for depthwise and narrow groups,
-  the backward of 1–3 input channels (images, signals; their forward folds the first axis),
-  and everywhere when BLAS is not reachable.
+  the input gradient of 1–3 input channels (images, signals; their forward folds the first
+  axis, and so does their weight gradient when its products are tiny), and everywhere when
+  BLAS is not reachable.
 
 Either way the outputs are returned as a strided view of the products' grid (`_outputs`).
 
 Backward reuses the layout. The weight gradient is ``(cols · gyᵀ)ᵀ``: over all columns with
 im2col, and with shifted products one such product per tap of the other axes, over the rows
-folded along the first axis. The input gradient is, with shifted products, ``Wₖᵀ · gy``
+folded along the first axis (taken in chunks of positions when its output is tiny). The input
+gradient is, with shifted products, ``Wₖᵀ · gy``
 accumulated by BLAS into each tap's window;
 with im2col, at stride 1 the transposed convolution of ``gy`` through the same forward
 lowering, and otherwise ``Wᵀ · gy`` added back tap by tap onto the phase arrays. Gradients
