@@ -162,11 +162,16 @@ def test_shifted_products_match_pytorch(case, fold, block_bytes, monkeypatch):
     assert y.grad_fn.shifted and y.grad_fn.fold == fold
 
 
+def _with_remainder(span):
+    """A chunk length that leaves a remainder: the shortest from 5 up that does not divide ``span``."""
+    return next(length for length in range(5, span) if span % length)
+
+
 @needs_gemm
 @pytest.mark.parametrize("case, fold", FOLDED_CASES)
 def test_shifted_weight_gradient_in_chunks_matches_pytorch(case, fold, monkeypatch):
-    # Products over chunks of 7 positions, batched and summed, and the remainder in one more.
-    monkeypatch.setattr(conv_module, "_CHUNK_POSITIONS", 7)
+    # Products over chunks of positions, batched and summed, and the remainder in one more.
+    monkeypatch.setattr(conv_module, "_chunk_length", _with_remainder)
     monkeypatch.setattr(conv_module, "_CHUNKED_OUTPUTS", 10**9)
     y = compare_case(case)
     assert y.grad_fn.shifted and y.grad_fn.weight_fold == fold
@@ -237,16 +242,24 @@ def test_shifted_products_in_float32_agree_with_im2col(monkeypatch):
 
 @needs_gemm
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c[0]}d-k{c[4]}-s{c[5]}-p{c[6]}-d{c[7]}-g{c[8]}")
-@pytest.mark.parametrize("chunk", [4, 7, 2**30], ids=["chunks of 4", "chunks of 7 and a remainder", "one product"])
+@pytest.mark.parametrize("chunk", [lambda span: 4, _with_remainder, lambda span: span],
+                         ids=["chunks of 4", "chunks and a remainder", "one product"])
 def test_folded_weight_gradient_under_im2col_matches_pytorch(case, chunk, monkeypatch):
     # The 1–3-channel layers' backward: the input gradient im2col's, the weight gradient from
     # rows folded along the first axis; every array fresh from `empty` is NaN until written.
     monkeypatch.setattr(conv_module, "_weight_gradient_fold", lambda i, o, g, first_taps: 1)
-    monkeypatch.setattr(conv_module, "_CHUNK_POSITIONS", chunk)
+    monkeypatch.setattr(conv_module, "_chunk_length", chunk)
     monkeypatch.setattr(conv_module, "_CHUNKED_OUTPUTS", 10**9)
     monkeypatch.setattr(conv_module, "xp", _PoisonedNumPy())
     y = compare_case(case)
     assert not y.grad_fn.shifted and y.grad_fn.weight_fold == 1
+
+
+@pytest.mark.parametrize("span, length", [(8960, 896), (35840, 1024), (57344, 1024), (1536, 768), (10007, 1024)])
+def test_chunks_divide_the_positions_evenly_where_they_can(span, length):
+    # LeNet's 6 → 16 at batch 64 and 256, its first layer at 64, a short block, and a prime.
+    assert conv_module._chunk_length(span) == length
+    assert span % length == 0 or span == 10007
 
 
 def test_which_lowering_each_layer_gets(monkeypatch):
