@@ -75,10 +75,10 @@ _WIDE_FOLD_TAPS = 27
 # A weight-gradient product with at most this many outputs (LeNet's 30 × 16 per outer tap,
 # its first layer's 5 × 6) over a whole block is long and thin: OpenBLAS ran it at 11–60
 # GFLOP/s, packing both long operands for few flops per value. It is taken instead as one
-# batched matmul over chunks of this many positions, then summed: small products, which
-# OpenBLAS multiplies unpacked. LeNet's 6 → 16 weight gradient at batch 64: 1.77 → 1.43 ms;
-# chunks of 4096 lost the gain (1.75 ms), and so did chunking wider outputs (ResNet-20's
-# 48 × 16: equal; 512 channels slower).
+# batched matmul over chunks of about this many positions (`_chunk_length`), then summed:
+# small products, which OpenBLAS multiplies unpacked. LeNet's 6 → 16 at batch 64, forward and
+# weight gradient: 1.70 → 1.39 ms; chunks of 2,048 gained less (1.53 ms), of 4,096 nothing,
+# and chunking wider outputs nothing either (ResNet-20's 48 × 16: equal; 512 channels slower).
 _CHUNKED_OUTPUTS = 512
 _CHUNK_POSITIONS = 1024
 # A layer's outputs are returned as a view of the products' grid while the grid holds at most
