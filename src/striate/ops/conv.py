@@ -517,15 +517,15 @@ def _shifted_fold(group_in, group_out, groups, taps, forward=False):
 
 
 def _weight_gradient_fold(group_in, group_out, groups, first_taps):
-    """Where the input gradient is im2col's, whether the weight gradient still takes folded products (1) or columns (None).
+    """Under an im2col input gradient, whether the weight gradient takes folded products (1) or columns (None).
 
     An ungrouped layer whose weight-gradient products per outer tap are tiny, ``C·K₁ × O`` at
     most `_CHUNKED_OUTPUTS` values (LeNet's first layer 5 × 6, a 3-channel 3³ layer's 9 × 16, a
     1 → 32 signal's 9 × 32), takes them chunk by chunk from rows folded along the first axis,
-    as shifted layers do (same process, weight gradient only: LeNet's first layer at batch 64
-    1.52 → 1.43 ms, the 3-D layer 20.9 → 20.2 ms, the signal equal). A wider product (a 7×7
-    stem's 21 × 64) is faster from columns: 38.7 against 54.1 ms. Such layers' input gradient
-    stays im2col's, which was 6–7 % faster than shifted products for the signal and the 3-D layer.
+    as shifted layers do (same process, forward and weight gradient: LeNet's first layer at
+    batch 64 1.52 → 1.43 ms, the 3-D layer 20.9 → 20.2 ms, the signal equal). A wider product
+    (a 7×7 stem's 21 × 64) is faster from columns: 38.7 against 54.1 ms. Such layers' input
+    gradient stays im2col's, 5–6 % faster than shifted products for the signal and the 3-D layer.
     """
     if not GEMM_AVAILABLE or groups != 1 or group_in * first_taps * group_out > _CHUNKED_OUTPUTS:
         return None
@@ -603,7 +603,8 @@ def _folded_weight_gradient(gw, x, gy_runs, plan, samples, fold):
     part = xp.empty((rows, group_out), dtype=gw.dtype)
     for i, (phase, offset) in enumerate(grid.outer):
         for g in range(groups):
-            window, gy_g = folded[phase][g * rows:(g + 1) * rows, offset:offset + span], gy_runs[g]  # (Cg·J, n·L), (Og, n·L)
+            window = folded[phase][g * rows:(g + 1) * rows, offset:offset + span]  # (Cg·J, n·L) view
+            gy_g = gy_runs[g]                                                       # (Og, n·L)
             if whole:
                 xp.sum(xp.matmul(window[:, :whole].reshape(rows, -1, chunk).swapaxes(0, 1),         # (chunks, Cg·J, P)
                                  gy_g[:, :whole].reshape(group_out, -1, chunk).transpose(1, 2, 0)),  # (chunks, P, Og)
@@ -614,11 +615,13 @@ def _folded_weight_gradient(gw, x, gy_runs, plan, samples, fold):
 
 
 def _chunk_length(span):
-    """Chunks of ``span`` positions for a tiny product: equal ones of ½–1 × `_CHUNK_POSITIONS` if any divide it, else that.
+    """The chunk length for a tiny product over ``span`` positions.
 
-    A remainder costs one more product, which OpenBLAS ran 3.5 times slower per position
-    than the batched chunks: LeNet's 6 → 16 at batch 64 left 768 of 8,960 positions over;
-    in chunks of 896 instead, its forward and weight gradient took 1.39 ms, not 1.44.
+    Equal chunks of ½–1 × `_CHUNK_POSITIONS` where some length in that range divides ``span``;
+    otherwise `_CHUNK_POSITIONS`, and the remainder is one more product, which OpenBLAS ran 3.5
+    times slower per position than the batched chunks: LeNet's 6 → 16 at batch 64 left 768 of
+    8,960 positions over; in chunks of 896 instead, its forward and weight gradient took 1.39 ms,
+    not 1.44.
     """
     for count in range(-(-span // _CHUNK_POSITIONS), span // (_CHUNK_POSITIONS // 2) + 1):
         if span % count == 0:
